@@ -1,0 +1,1 @@
+"""REST routers; each route only parses, authorizes and calls the domain."""

@@ -1,0 +1,49 @@
+"""Health, cluster-wide socket stats and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from replyx import __version__
+from replyx.api.deps import Ctx, CurrentOperator
+from replyx.realtime.hub import Hub
+from replyx.realtime.stats import cluster_stats
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Liveness with the state of storage and broker; 503 when storage is down."""
+    database = "ok"
+    try:
+        async with ctx.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:
+        database = "unavailable"
+        response.status_code = 503
+    broker = "ok" if ctx.broker.connected else "reconnecting"
+    return {
+        "status": "ok" if database == "ok" else "degraded",
+        "version": __version__,
+        "database": database,
+        "broker": broker,
+        "broker_kind": type(ctx.broker).__name__,
+    }
+
+
+@router.get("/api/ws/stats")
+async def ws_stats(request: Request, ctx: Ctx, operator: CurrentOperator) -> dict[str, Any]:
+    """Sockets per pool and per dialog, for every live node of the cluster."""
+    hub: Hub = request.app.state.hub
+    return await cluster_stats(hub, ctx.broker, owner_id=operator.owner_id)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus exposition of this process's metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,106 @@
+"""Visitor routes of the site (site token) and widget (assistant id) modes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from replyx.api.deps import Ctx
+from replyx.api.schemas import MessageIn, SiteDialogIn, WidgetDialogIn
+from replyx.db.models import Assistant, Dialog
+from replyx.domain import dialogs, handoff
+from replyx.domain.context import ChatContext
+from replyx.domain.errors import Forbidden
+from replyx.domain.messages import Author, list_messages, post_message
+from replyx.domain.origins import origin_allowed
+
+router = APIRouter(prefix="/api", tags=["visitor"])
+
+GuestToken = Annotated[str | None, Header(alias="X-Guest-Token")]
+Mode = Annotated[str, Path(pattern="^(site|widget)$")]
+
+
+def _check_origin(request: Request, ctx: ChatContext, assistant: Assistant) -> None:
+    own = [request.headers.get("host", ""), ctx.settings.public_url]
+    if not origin_allowed(request.headers.get("origin"), allowed_domains=assistant.allowed_domains, own_hosts=own):
+        raise Forbidden("origin not allowed")
+
+
+def _opened(opened: dialogs.OpenedDialog) -> dict[str, Any]:
+    return {
+        "dialog_id": opened.dialog_id,
+        "guest_id": opened.guest_id,
+        "guest_token": opened.guest_token,
+        "status": opened.status,
+        "last_seq": opened.last_seq,
+    }
+
+
+@router.post("/site/dialogs")
+async def open_site_dialog(body: SiteDialogIn, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Open (or resume) the guest's dialog, authorized by the public site token."""
+    assistant = await dialogs.assistant_for_site_token(ctx, body.site_token)
+    _check_origin(request, ctx, assistant)
+    return _opened(await dialogs.open_dialog(ctx, assistant=assistant, guest_id=body.guest_id))
+
+
+@router.post("/widget/dialogs")
+async def open_widget_dialog(body: WidgetDialogIn, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Open (or resume) the guest's dialog, identified by the assistant id."""
+    assistant = await dialogs.assistant_by_id(ctx, body.assistant_id)
+    _check_origin(request, ctx, assistant)
+    return _opened(await dialogs.open_dialog(ctx, assistant=assistant, guest_id=body.guest_id))
+
+
+async def _guest_dialog(ctx: ChatContext, request: Request, dialog_id: int, token: str | None) -> Dialog:
+    dialog = await dialogs.get_dialog(ctx, dialog_id)
+    assistant = await dialogs.assistant_by_id(ctx, dialog.assistant_id)
+    _check_origin(request, ctx, assistant)
+    return await dialogs.dialog_for_guest(ctx, dialog_id=dialog_id, assistant_id=dialog.assistant_id, guest_token=token)
+
+
+@router.get("/{mode}/dialogs/{dialog_id}/messages")
+async def guest_messages(
+    mode: Mode,
+    dialog_id: int,
+    request: Request,
+    ctx: Ctx,
+    token: GuestToken = None,
+    since: Annotated[int, Query(ge=0)] = 0,
+    until: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Stored messages with seq > since (and <= until), oldest first."""
+    dialog = await _guest_dialog(ctx, request, dialog_id, token)
+    messages = await list_messages(ctx, dialog_id=dialog.id, since=since, until=until)
+    return {"dialog_id": dialog.id, "status": dialog.status, "messages": messages}
+
+
+@router.post("/{mode}/dialogs/{dialog_id}/messages", status_code=201)
+async def guest_post(
+    mode: Mode,
+    dialog_id: int,
+    body: MessageIn,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    token: GuestToken = None,
+) -> dict[str, Any]:
+    """Send a visitor message; a repeated client_id answers 200 with the stored one."""
+    dialog = await _guest_dialog(ctx, request, dialog_id, token)
+    author = Author(sender="user", rate_key=f"guest:{dialog.id}")
+    message, created = await post_message(
+        ctx, dialog_id=dialog.id, author=author, text=body.text, client_id=body.client_id
+    )
+    if not created:
+        response.status_code = 200
+    return message
+
+
+@router.post("/{mode}/dialogs/{dialog_id}/handoff")
+async def guest_handoff(
+    mode: Mode, dialog_id: int, request: Request, ctx: Ctx, token: GuestToken = None
+) -> dict[str, Any]:
+    """The visitor asks for a human operator."""
+    dialog = await _guest_dialog(ctx, request, dialog_id, token)
+    return {"dialog_id": dialog.id, "status": await handoff.request_human(ctx, dialog_id=dialog.id)}

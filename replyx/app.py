@@ -1,0 +1,103 @@
+"""The ASGI application: wires storage, broker, hub and routers from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+
+from replyx import __version__
+from replyx.api.routes import assistants, auth, dialogs, system, visitor
+from replyx.config import Settings, load_settings
+from replyx.db.engine import create_engine, create_session_factory
+from replyx.domain.context import ChatContext
+from replyx.domain.errors import DomainError
+from replyx.domain.messages import list_messages
+from replyx.domain.ratelimit import SlidingWindowLimiter
+from replyx.realtime import endpoints, stats
+from replyx.realtime.broker import create_broker
+from replyx.realtime.hub import Hub
+
+log = logging.getLogger("replyx.app")
+
+
+def _node_id(settings: Settings) -> str:
+    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build engine, broker, hub and context; tear them down in reverse."""
+    settings: Settings = app.state.settings
+    engine = create_engine(settings.effective_database_url)
+    sessions = create_session_factory(engine)
+    hub = Hub(node_id=_node_id(settings), fetch_messages=lambda d, s: list_messages(ctx, dialog_id=d, since=s))
+    broker = create_broker(settings.broker_url, on_message=hub.dispatch, on_reconnect=hub.resync)
+    hub.bind(broker)
+    ctx = ChatContext(
+        settings=settings,
+        sessions=sessions,
+        broker=broker,
+        limiter=SlidingWindowLimiter(settings.rate_limit_window),
+        write_lock=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+    )
+    app.state.ctx = ctx
+    app.state.hub = hub
+    await broker.start()
+    stats_task = asyncio.create_task(stats.publish_forever(hub, broker))
+    log.info("replyx %s node %s ready (broker %s)", __version__, hub.node_id, type(broker).__name__)
+    try:
+        yield
+    finally:
+        stats_task.cancel()
+        for task in list(ctx.tasks):
+            task.cancel()
+        await broker.close()
+        await engine.dispose()
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+
+
+async def _storage_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Storage unavailable: %s", type(exc).__name__)
+    return JSONResponse({"detail": "storage is unavailable, retry shortly", "code": "unavailable"}, status_code=503)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    return JSONResponse({"detail": f"{where}: {first.get('msg')}", "errors": _plain(errors)}, status_code=422)
+
+
+def _plain(errors: Any) -> Any:
+    # Pydantic may put exceptions in "ctx"; keep the answer JSON-serializable.
+    return [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A replyx application for the given settings (read from the environment when None)."""
+    settings = settings or load_settings()
+    app = FastAPI(title="replyx", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DBAPIError, _storage_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (auth.router, assistants.router, visitor.router, dialogs.router, system.router):
+        app.include_router(router)
+    app.include_router(endpoints.router)
+    return app

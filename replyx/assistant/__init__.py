@@ -1,0 +1,1 @@
+"""Responders that answer visitors while a dialog is with the assistant."""

@@ -1,0 +1,208 @@
+"""The ``replyx`` command: serve, admin and assistant management."""
+
+from __future__ import annotations
+
+import asyncio
+import logging.config
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+
+from replyx.config import Settings, load_settings
+from replyx.db.engine import create_engine, create_session_factory
+from replyx.db.migrate import upgrade
+from replyx.diagnostics.logging import log_config
+from replyx.domain import assistants, operators
+from replyx.domain.context import ChatContext
+from replyx.domain.errors import DomainError
+from replyx.domain.ratelimit import SlidingWindowLimiter
+from replyx.realtime.broker.memory import MemoryBroker
+
+app = typer.Typer(help="replyx: self-hosted live chat with an assistant and human handoff.")
+admin_app = typer.Typer(help="Manage owner accounts and operators.")
+assistant_app = typer.Typer(help="Manage assistants.")
+app.add_typer(admin_app, name="admin")
+app.add_typer(assistant_app, name="assistant")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+DEMO_EMAIL = "demo@replyx.local"
+DEMO_FAQ = [
+    {
+        "question": "How do I return an item?",
+        "answer": "You can return any item within 30 days: open your order and press Return.",
+    },
+    {
+        "question": "How long does delivery take?",
+        "answer": "Delivery takes 2-4 working days; you get a tracking link by email.",
+    },
+    {
+        "question": "Как вернуть товар?",
+        "answer": "Вернуть товар можно в течение 30 дней: откройте заказ и нажмите «Вернуть».",
+    },
+    {
+        "question": "Сколько идёт доставка?",
+        "answer": "Доставка занимает 2–4 рабочих дня, ссылку для отслеживания пришлём на почту.",
+    },
+]
+
+
+def _run_with_context(settings: Settings, action: Callable[[ChatContext], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(settings.effective_database_url)
+        ctx = ChatContext(
+            settings=settings,
+            sessions=create_session_factory(engine),
+            broker=MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=_nothing),
+            limiter=SlidingWindowLimiter(settings.rate_limit_window),
+        )
+        try:
+            return await action(ctx)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _prepared_settings() -> Settings:
+    settings = load_settings()
+    upgrade(settings.effective_database_url)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (needs a Redis broker above 1).")] = 1,
+    demo: Annotated[bool, typer.Option(help="Create a demo owner and assistant and print how to use them.")] = False,
+) -> None:
+    """Migrate the database, then serve replyx."""
+    settings = load_settings()
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    if workers > 1 and settings.uses_memory_broker:
+        console.print(
+            "[red]Refusing to start:[/] --workers "
+            f"{workers} with the in-memory broker would split sockets between processes that "
+            "cannot reach each other, so messages would reach only some windows.\n"
+            "Set REPLYX_BROKER_URL=redis://HOST:6379/0 to run several workers, or use --workers 1."
+        )
+        raise typer.Exit(code=2)
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        console.print("[yellow]Several workers on SQLite: writes queue on one file; use PostgreSQL in production.[/]")
+    upgrade(settings.effective_database_url)
+    if demo:
+        _print_demo(settings, host, port, _run_with_context(settings, _seed_demo))
+    proxies = settings.trusted_proxy_list
+    uvicorn.run(
+        "replyx.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(settings.log_level, settings.log_format),
+        ws_max_size=settings.ws_max_frame_bytes,
+        # Heartbeats are the application's own __ping__/__pong__ (see docs/realtime.md).
+        ws_ping_interval=None,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+async def _seed_demo(ctx: ChatContext) -> dict[str, Any]:
+    password = secrets.token_urlsafe(12)
+    operator = await operators.find_operator(ctx, DEMO_EMAIL)
+    if operator is None:
+        operator = await operators.create_owner(ctx, email=DEMO_EMAIL, password=password, name="Demo operator")
+    else:
+        await operators.set_password(ctx, email=DEMO_EMAIL, password=password)
+    existing = await assistants.list_for_owner(ctx, operator.owner_id)
+    assistant = (
+        existing[0]
+        if existing
+        else await assistants.create(
+            ctx,
+            owner_id=operator.owner_id,
+            fields={
+                "name": "Demo shop",
+                "greeting": "Hi! I am the demo shop's assistant. Ask me about delivery or returns.",
+                "faq": DEMO_FAQ,
+            },
+        )
+    )
+    return {
+        "email": DEMO_EMAIL,
+        "password": password,
+        "assistant_id": assistant.id,
+        "site_token": assistants.site_token(ctx, assistant),
+    }
+
+
+def _print_demo(settings: Settings, host: str, port: int, demo: dict[str, Any]) -> None:
+    base = settings.public_url or f"http://{host}:{port}"
+    console.print(
+        Panel.fit(
+            f"Admin panel   {base}/admin\n"
+            f"Demo page     {base}/demo\n"
+            f"Email         {demo['email']}\n"
+            f"Password      {demo['password']}\n"
+            f"Assistant id  {demo['assistant_id']}\n"
+            f"Site token    {demo['site_token']}",
+            title="replyx demo",
+        )
+    )
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="Login email.")],
+    password: Annotated[str, typer.Option(help="Password, 8 characters or more.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create an owner account with its first operator."""
+    settings = _prepared_settings()
+    try:
+        operator = _run_with_context(
+            settings, lambda ctx: operators.create_owner(ctx, email=email, password=password, name=name)
+        )
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/]")
+        raise typer.Exit(code=1) from error
+    typer.echo(f"operator_id={operator.id} owner_id={operator.owner_id} email={operator.email}")
+
+
+@assistant_app.command("create")
+def assistant_create(
+    owner: Annotated[str, typer.Option(help="Email of an operator of the owning account.")],
+    name: Annotated[str, typer.Option(help="Assistant name.")],
+    greeting: Annotated[str, typer.Option(help="First message of every dialog.")] = "",
+) -> None:
+    """Create an assistant and print its id and site token."""
+    settings = _prepared_settings()
+
+    async def create(ctx: ChatContext) -> str:
+        operator = await operators.find_operator(ctx, owner)
+        if operator is None:
+            raise typer.BadParameter(f"no operator with email {owner}")
+        assistant = await assistants.create(
+            ctx, owner_id=operator.owner_id, fields={"name": name, "greeting": greeting}
+        )
+        return f"assistant_id={assistant.id} site_token={assistants.site_token(ctx, assistant)}"
+
+    typer.echo(_run_with_context(settings, create))
+
+
+def main() -> None:
+    """Entry point of the ``replyx`` script."""
+    app()

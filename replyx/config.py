@@ -1,0 +1,85 @@
+"""Settings read from the environment (prefix ``REPLYX_``)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything that can be configured; built once per process, never imported as a global."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLYX_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    broker_url: str = "memory://"
+    secret_key: str = ""
+    public_url: str = ""
+    trusted_proxies: str = ""
+    node_id: str = ""
+
+    ws_ping_interval: float = 25.0
+    ws_pong_timeout: float = 20.0
+    # 64 KiB covers the longest allowed text (4,000 chars, up to 4 bytes each) with room for JSON.
+    ws_max_frame_bytes: int = 65536
+    # Events queued for one socket before it counts as a slow consumer and is closed.
+    ws_send_queue: int = 1000
+    max_connections: int = 20000
+    max_sockets_per_dialog: int = 50
+    max_sockets_per_ip: int = 500
+
+    max_message_length: int = 4000
+    visitor_rate_limit: int = 20
+    operator_rate_limit: int = 100
+    rate_limit_window: float = 10.0
+
+    jwt_expire_minutes: int = 60 * 12
+    log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or an SQLite file in the data directory."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'replyx.db'}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """Addresses whose ``X-Forwarded-*`` headers are believed."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def uses_memory_broker(self) -> bool:
+        """True when fan-out stays inside this process."""
+        return self.broker_url.startswith("memory://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, creating the data directory and secret key."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        settings.secret_key = _persistent_secret(settings.data_dir / "secret_key")
+    return settings
+
+
+def _persistent_secret(path: Path) -> str:
+    # Kept on disk so tokens survive restarts and every worker signs with the same key.
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,1 @@
+"""Logging with redaction, metrics and deployment checks."""

@@ -1,0 +1,67 @@
+"""Log configuration: one format for replyx and uvicorn, with every token redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+_SECRETS = re.compile(
+    r"(?i)\b((?:access_|site_|guest_)?token|password|api_key|secret)(=|%3D|\"?\s*:\s*\"?)([^&\s\"',;]+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str) -> str:
+    """Replace token values in a log line with ``***``."""
+    text = _SECRETS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return _JWT.sub("***", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A text formatter whose output never contains a token."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format, then redact."""
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format as JSON, then redact."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, ensure_ascii=False))
+
+
+def log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
+    """A dictConfig for replyx and uvicorn loggers (uvicorn's access log included)."""
+    formatter = (
+        {"()": JsonFormatter}
+        if fmt == "json"
+        else {"()": RedactingFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "loggers": {
+            "replyx": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+        },
+    }

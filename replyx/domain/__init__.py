@@ -1,0 +1,1 @@
+"""Business rules: identity, dialogs, the one write path and handoff."""

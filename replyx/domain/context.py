@@ -1,0 +1,38 @@
+"""What domain functions need at hand, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from replyx.config import Settings
+from replyx.db.engine import SessionFactory
+from replyx.domain.ratelimit import SlidingWindowLimiter
+from replyx.realtime.broker.base import Broker
+
+if TYPE_CHECKING:
+    from replyx.assistant.responder import Responder
+
+
+@dataclass
+class ChatContext:
+    """Storage, broker, limits and the responder seam shared by every write."""
+
+    settings: Settings
+    sessions: SessionFactory
+    broker: Broker
+    limiter: SlidingWindowLimiter
+    responder: Responder | None = None
+    # SQLite has one writer at a time: queueing here is cheaper than its busy-wait, and
+    # publishing under the same lock keeps events in seq order within the process.
+    write_lock: asyncio.Lock | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a background task, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task

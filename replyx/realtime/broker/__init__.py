@@ -1,0 +1,20 @@
+"""Brokers carry events between processes; pick one with ``create_broker``."""
+
+from __future__ import annotations
+
+from replyx.realtime.broker.base import Broker, MessageHandler, ReconnectHandler
+from replyx.realtime.broker.memory import MemoryBroker
+
+
+def create_broker(url: str, *, on_message: MessageHandler, on_reconnect: ReconnectHandler) -> Broker:
+    """The broker named by the URL: ``memory://`` or ``redis://...``."""
+    if url.startswith("memory://"):
+        return MemoryBroker(on_message=on_message, on_reconnect=on_reconnect)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from replyx.realtime.broker.redis import RedisBroker
+
+        return RedisBroker(url, on_message=on_message, on_reconnect=on_reconnect)
+    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")
+
+
+__all__ = ["Broker", "MessageHandler", "ReconnectHandler", "create_broker"]

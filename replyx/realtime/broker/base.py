@@ -1,0 +1,60 @@
+"""The broker interface: publish to a topic, receive the topics this process subscribed to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+MessageHandler = Callable[[str, str], None]
+ReconnectHandler = Callable[[], Awaitable[None]]
+
+
+class Broker(ABC):
+    """Fan-out between processes; received events go to ``on_message(topic, data)``.
+
+    ``on_reconnect`` is awaited after a lost upstream connection is back, so the
+    hub can re-read from the database what its sockets may have missed.
+    """
+
+    def __init__(self, *, on_message: MessageHandler, on_reconnect: ReconnectHandler) -> None:
+        self.on_message = on_message
+        self.on_reconnect = on_reconnect
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect upstream."""
+
+    @abstractmethod
+    async def publish(self, topic: str, data: str) -> None:
+        """Send one event to every process subscribed to the topic."""
+
+    @abstractmethod
+    async def subscribe(self, topic: str) -> None:
+        """Start receiving the topic's events in this process."""
+
+    @abstractmethod
+    async def unsubscribe(self, topic: str) -> None:
+        """Stop receiving the topic's events in this process."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether events published now will be delivered."""
+        return True
+
+    @property
+    def subscriptions(self) -> int:
+        """How many topics this process is subscribed to (for leak checks)."""
+        return 0
+
+    @abstractmethod
+    async def store_node_stats(self, node_id: str, stats: dict[str, Any], ttl: float) -> None:
+        """Make this node's connection figures visible to the cluster for ``ttl`` seconds."""
+
+    @abstractmethod
+    async def load_node_stats(self) -> list[dict[str, Any]]:
+        """Every live node's figures, as last stored."""

@@ -1,0 +1,340 @@
+"""The four WebSocket endpoints: admin, site, widget (one dialog each) and inbox.
+
+Credentials are checked after ``accept()`` so a browser sees the close code.
+The replay handshake (subscribe, replay since, release held events, ready) is
+described in docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, WebSocket
+
+from replyx.db.models import Assistant
+from replyx.domain import auth, dialogs
+from replyx.domain.context import ChatContext
+from replyx.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
+from replyx.domain.messages import Author, list_messages, mark_read, post_message, send_typing
+from replyx.domain.origins import origin_allowed
+from replyx.realtime import protocol
+from replyx.realtime.connection import Connection
+from replyx.realtime.hub import Hub
+from replyx.realtime.protocol import CloseCode, MessageFrame, ProtocolError, ReadFrame
+
+log = logging.getLogger("replyx.ws")
+router = APIRouter()
+
+REPLAY_PAGE = 500
+_DISCONNECTS = {"WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed", "ConnectionClosedOK"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an authenticated socket may do: its dialog (or inbox) and who it writes as."""
+
+    pool: str
+    owner_id: int
+    dialog_id: int | None
+    author: Author | None
+    status: str | None
+
+
+_CLOSE_FOR = {
+    Unauthorized: protocol.UNAUTHORIZED,
+    Forbidden: protocol.FORBIDDEN,
+    NotFound: protocol.NOT_FOUND,
+}
+
+
+def _close_code(error: DomainError) -> CloseCode:
+    for kind, code in _CLOSE_FOR.items():
+        if isinstance(error, kind):
+            return code
+    return protocol.FORBIDDEN
+
+
+def _bearer(websocket: WebSocket) -> str:
+    token = websocket.query_params.get("token", "")
+    header = websocket.headers.get("authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    return token
+
+
+def _own_hosts(websocket: WebSocket, ctx: ChatContext) -> list[str]:
+    return [websocket.headers.get("host", ""), ctx.settings.public_url]
+
+
+def _check_origin(websocket: WebSocket, ctx: ChatContext, assistant: Assistant) -> None:
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, allowed_domains=assistant.allowed_domains, own_hosts=_own_hosts(websocket, ctx)):
+        raise Forbidden("origin not allowed")
+
+
+async def _operator_grant(ctx: ChatContext, websocket: WebSocket, dialog_id: int | None) -> Grant:
+    claims = auth.decode_operator_token(ctx.settings.secret_key, _bearer(websocket))
+    from replyx.domain.operators import get_operator
+
+    operator = await get_operator(ctx, claims.operator_id)
+    if dialog_id is None:
+        return Grant("inbox", operator.owner_id, None, None, None)
+    dialog = await dialogs.dialog_for_operator(ctx, dialog_id=dialog_id, owner_id=operator.owner_id)
+    author = Author(
+        sender="operator",
+        operator_id=operator.id,
+        operator_name=operator.name,
+        rate_key=f"operator:{operator.id}",
+    )
+    return Grant("admin", dialog.owner_id, dialog.id, author, dialog.status)
+
+
+async def _guest_grant(
+    ctx: ChatContext, websocket: WebSocket, pool: str, dialog_id: int, assistant: Assistant
+) -> Grant:
+    _check_origin(websocket, ctx, assistant)
+    dialog = await dialogs.dialog_for_guest(
+        ctx,
+        dialog_id=dialog_id,
+        assistant_id=assistant.id,
+        guest_token=websocket.query_params.get("guest_token"),
+    )
+    author = Author(sender="user", rate_key=f"guest:{dialog.id}")
+    return Grant(pool, dialog.owner_id, dialog.id, author, dialog.status)
+
+
+def _since(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("since")
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _client_ip(websocket: WebSocket) -> str:
+    return websocket.client.host if websocket.client else "unknown"
+
+
+@router.websocket("/ws/dialogs/{dialog_id}")
+async def admin_socket(websocket: WebSocket, dialog_id: int) -> None:
+    """An operator's view of one dialog."""
+    ctx: ChatContext = websocket.app.state.ctx
+    await serve(websocket, "admin", dialog_id, lambda: _operator_grant(ctx, websocket, dialog_id))
+
+
+@router.websocket("/ws/dialogs")
+async def inbox_socket(websocket: WebSocket) -> None:
+    """Every event of the operator's owner's dialogs."""
+    ctx: ChatContext = websocket.app.state.ctx
+    await serve(websocket, "inbox", None, lambda: _operator_grant(ctx, websocket, None))
+
+
+@router.websocket("/ws/site/dialogs/{dialog_id}")
+async def site_socket(websocket: WebSocket, dialog_id: int) -> None:
+    """A visitor's socket authorized by the site token and the guest token."""
+    ctx: ChatContext = websocket.app.state.ctx
+
+    async def grant() -> Grant:
+        site_token = websocket.query_params.get("site_token", "")
+        assistant = await dialogs.assistant_for_site_token(ctx, site_token)
+        return await _guest_grant(ctx, websocket, "site", dialog_id, assistant)
+
+    await serve(websocket, "site", dialog_id, grant)
+
+
+@router.websocket("/ws/widget/dialogs/{dialog_id}")
+async def widget_socket(websocket: WebSocket, dialog_id: int) -> None:
+    """A visitor's socket authorized by the assistant id and the guest token."""
+    ctx: ChatContext = websocket.app.state.ctx
+
+    async def grant() -> Grant:
+        assistant = await dialogs.assistant_by_id(ctx, websocket.query_params.get("assistant_id"))
+        return await _guest_grant(ctx, websocket, "widget", dialog_id, assistant)
+
+    await serve(websocket, "widget", dialog_id, grant)
+
+
+async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authorize) -> None:  # type: ignore[no-untyped-def]
+    """Accept, authorize, replay, then run the socket until it closes."""
+    ctx: ChatContext = websocket.app.state.ctx
+    hub: Hub = websocket.app.state.hub
+    prefix = protocol.LOG_PREFIX[pool]
+    subject = f"dialog {dialog_id}" if dialog_id is not None else "inbox"
+    log.info("%s WebSocket connection attempt for %s", prefix, subject)
+    await websocket.accept()
+    try:
+        grant: Grant = await authorize()
+    except DomainError as error:
+        code = _close_code(error)
+        log.info("%s WebSocket refused for %s: %s (%d)", prefix, subject, error.detail, code.code)
+        await websocket.close(code.code, error.detail[:120])
+        return
+    except Exception:
+        log.exception("%s Authorization failed for %s", prefix, subject)
+        await websocket.close(protocol.INTERNAL_ERROR.code, "internal error")
+        return
+    refusal = _capacity_refusal(ctx, hub, grant, _client_ip(websocket))
+    if refusal is not None:
+        log.warning("%s WebSocket refused for %s: %s", prefix, subject, refusal.reason)
+        await websocket.close(refusal.code, refusal.reason)
+        return
+    conn = Connection(
+        websocket,
+        pool=pool,
+        dialog_id=grant.dialog_id,
+        owner_id=grant.owner_id,
+        ip=_client_ip(websocket),
+        queue_size=ctx.settings.ws_send_queue,
+        on_gap=hub.on_gap,
+    )
+    try:
+        await hub.attach(conn)
+    except Exception:
+        log.exception("%s Broker subscribe failed for %s", prefix, subject)
+        await websocket.close(protocol.AT_CAPACITY.code, "broker unavailable")
+        return
+    log.info("%s WebSocket accepted for %s", prefix, subject)
+    if dialog_id is not None:
+        log.info("%s Total connections for dialog %s: %d", prefix, dialog_id, hub.count_dialog(dialog_id))
+    try:
+        await _run(websocket, ctx, conn, grant)
+    finally:
+        await hub.detach(conn)
+        if dialog_id is not None:
+            log.info(
+                "%s Remaining connections for dialog %s: %d",
+                prefix,
+                dialog_id,
+                hub.count_dialog(dialog_id),
+            )
+        else:
+            log.info("%s Inbox closed for owner %s", prefix, grant.owner_id)
+
+
+def _capacity_refusal(ctx: ChatContext, hub: Hub, grant: Grant, ip: str) -> CloseCode | None:
+    settings = ctx.settings
+    if len(hub.connections) >= settings.max_connections:
+        return protocol.AT_CAPACITY
+    if grant.dialog_id is not None and hub.count_dialog(grant.dialog_id) >= settings.max_sockets_per_dialog:
+        return protocol.TOO_MANY
+    if hub.count_ip(ip) >= settings.max_sockets_per_ip:
+        return protocol.TOO_MANY
+    return None
+
+
+async def _replay(websocket: WebSocket, ctx: ChatContext, conn: Connection, since: int) -> int:
+    assert conn.dialog_id is not None
+    last = since
+    while True:
+        page = await list_messages(ctx, dialog_id=conn.dialog_id, since=last, limit=REPLAY_PAGE)
+        for message in page:
+            await websocket.send_text(protocol.encode(protocol.message_event(conn.dialog_id, message)))
+            last = message["seq"]
+        if len(page) < REPLAY_PAGE:
+            return last
+
+
+async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: Grant) -> None:
+    since = _since(websocket)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if since is None:
+            await websocket.send_text(
+                protocol.encode(protocol.error_event("bad_request", "since must be a non-negative integer"))
+            )
+            since = 0
+        last_seq = await _replay(websocket, ctx, conn, since) if conn.dialog_id is not None else 0
+        conn.go_live(last_seq)
+        status = grant.status
+        if conn.dialog_id is not None:
+            status = (await dialogs.get_dialog(ctx, conn.dialog_id)).status
+        conn.put_event(protocol.ready_event(conn.dialog_id, conn.last_seq, status))
+        settings = ctx.settings
+        tasks = [
+            asyncio.create_task(conn.send_loop()),
+            asyncio.create_task(conn.heartbeat_loop(settings.ws_ping_interval, settings.ws_pong_timeout)),
+            asyncio.create_task(_receive_loop(websocket, ctx, conn, grant)),
+            asyncio.create_task(conn.stopped.wait()),  # type: ignore[arg-type]
+        ]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                if not _is_disconnect(error):
+                    log.error("Socket task failed: %r", error)
+    except Exception as error:
+        if not _is_disconnect(error):
+            log.exception("Socket of %s failed", conn.topic)
+            conn.fail(protocol.INTERNAL_ERROR)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if conn.close_code is not None:
+            log.info("Closing socket of %s: %s (%d)", conn.topic, conn.close_code.reason, conn.close_code.code)
+            await conn.close(conn.close_code)
+
+
+def _is_disconnect(error: BaseException | None) -> bool:
+    name = type(error).__name__
+    return name in {
+        "WebSocketDisconnect",
+        "ClientDisconnected",
+        "ConnectionClosed",
+        "ConnectionClosedOK",
+        "ConnectionClosedError",
+    } or isinstance(error, (ConnectionError, RuntimeError))
+
+
+async def _receive_loop(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: Grant) -> None:
+    limit = ctx.settings.ws_max_frame_bytes
+    while True:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        conn.last_heard = time.monotonic()
+        text = frame.get("text")
+        if text is None:
+            if len(frame.get("bytes") or b"") > limit:
+                conn.fail(protocol.FRAME_TOO_LARGE)
+                return
+            conn.put_event(protocol.error_event("bad_request", "binary frames are not supported"))
+            continue
+        if text == protocol.PING:
+            conn.put(protocol.PONG)
+            continue
+        if text == protocol.PONG:
+            continue
+        if len(text) > limit:
+            conn.fail(protocol.FRAME_TOO_LARGE)
+            return
+        try:
+            await _handle(ctx, conn, grant, protocol.parse_client_frame(text))
+        except ProtocolError as error:
+            conn.put_event(protocol.error_event(error.code, error.detail))
+        except DomainError as error:
+            conn.put_event(protocol.error_event(error.code, error.detail))
+
+
+async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: object) -> None:
+    if grant.dialog_id is None or grant.author is None:
+        raise ProtocolError("bad_request", "the inbox socket only receives events")
+    if isinstance(frame, MessageFrame):
+        await post_message(
+            ctx, dialog_id=grant.dialog_id, author=grant.author, text=frame.text, client_id=frame.client_id
+        )
+    elif isinstance(frame, ReadFrame):
+        reader = "operator" if grant.pool == "admin" else "user"
+        await mark_read(ctx, dialog_id=grant.dialog_id, owner_id=grant.owner_id, reader=reader, seq=frame.seq)
+    else:
+        state = frame.state  # type: ignore[attr-defined]
+        await send_typing(ctx, dialog_id=grant.dialog_id, sender=grant.author.sender, state=state)

@@ -1,0 +1,187 @@
+"""The hub: this process's sockets, grouped by broker topic.
+
+It subscribes a topic upstream when the first local socket arrives and
+unsubscribes when the last one leaves; events from the broker are parsed once
+and offered to every local socket of the topic. It never sends on its own:
+only what comes from the broker (or from storage, to fill gaps) reaches sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from replyx.realtime import protocol
+from replyx.realtime.broker.base import Broker
+from replyx.realtime.connection import Connection
+
+log = logging.getLogger("replyx.hub")
+
+MessageFetcher = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
+
+# How long a socket waits for a missing seq to arrive from the broker before
+# reading it from storage: publishes of concurrent writers may cross in flight.
+GAP_WAIT = 0.2
+VISITOR_POOLS = ("site", "widget")
+
+
+class Hub:
+    """Local connections of this node and the topics they listen to."""
+
+    def __init__(self, *, node_id: str, fetch_messages: MessageFetcher) -> None:
+        self.node_id = node_id
+        self.fetch_messages = fetch_messages
+        self.broker: Broker | None = None
+        self.connections: set[Connection] = set()
+        self.topics: dict[str, set[Connection]] = {}
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.started_at = time.time()
+
+    def bind(self, broker: Broker) -> None:
+        """Attach the broker whose events this hub distributes."""
+        self.broker = broker
+
+    async def attach(self, conn: Connection) -> None:
+        """Register a socket, subscribing its topic upstream if it is the first here."""
+        assert self.broker is not None
+        topic = conn.topic
+        if topic in self._subscribing:
+            await asyncio.shield(self._subscribing[topic])
+        if topic not in self.topics:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._subscribing[topic] = future
+            self.topics[topic] = set()
+            try:
+                await self.broker.subscribe(topic)
+            except BaseException as exc:
+                if not self.topics[topic]:
+                    del self.topics[topic]
+                future.set_exception(exc)
+                future.exception()
+                raise
+            finally:
+                del self._subscribing[topic]
+            if not future.done():
+                future.set_result(None)
+        self.topics[topic].add(conn)
+        self.connections.add(conn)
+
+    async def detach(self, conn: Connection) -> None:
+        """Forget a socket; unsubscribe upstream when it was the last of its topic."""
+        self.connections.discard(conn)
+        topic = conn.topic
+        listeners = self.topics.get(topic)
+        if listeners is None:
+            return
+        listeners.discard(conn)
+        if not listeners and topic not in self._subscribing:
+            del self.topics[topic]
+            assert self.broker is not None
+            try:
+                await self.broker.unsubscribe(topic)
+            except Exception:
+                log.warning("Unsubscribe from %s failed; the broker will drop it on reconnect", topic)
+
+    def dispatch(self, topic: str, data: str) -> None:
+        """Offer one broker event to every local socket of its topic."""
+        listeners = self.topics.get(topic)
+        if not listeners:
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            log.error("Dropped a malformed event on %s", topic)
+            return
+        if event.get("type") == "message" and topic.startswith("dialog."):
+            self._log_push(event["dialog_id"], listeners)
+        for conn in tuple(listeners):
+            conn.offer(event, data)
+
+    def _log_push(self, dialog_id: int, listeners: set[Connection]) -> None:
+        log.info("Push to dialog %s: %d connections", dialog_id, len(listeners))
+        if not any(c.pool in VISITOR_POOLS for c in listeners):
+            log.info("No SITE/WIDGET WebSocket connections found for dialog %s", dialog_id)
+            log.info("Available SITE/WIDGET dialogs: %s", self.visitor_dialogs()[:20])
+
+    def visitor_dialogs(self) -> list[int]:
+        """Dialogs with a site or widget socket on this node."""
+        return sorted({c.dialog_id for c in self.connections if c.pool in VISITOR_POOLS and c.dialog_id})
+
+    def count_dialog(self, dialog_id: int) -> int:
+        """Sockets of a dialog on this node, all pools."""
+        return len(self.topics.get(protocol.dialog_topic(dialog_id), ()))
+
+    def count_ip(self, ip: str) -> int:
+        """Sockets from one client address on this node."""
+        return sum(1 for c in self.connections if c.ip == ip)
+
+    def on_gap(self, conn: Connection) -> None:
+        """A socket saw a seq jump: fill it from storage unless the broker catches up first."""
+        if conn.filling:
+            return
+        conn.filling = True
+        self._spawn(self._fill_later(conn))
+
+    async def _fill_later(self, conn: Connection) -> None:
+        try:
+            await asyncio.sleep(GAP_WAIT)
+            if conn.has_gap and conn.close_code is None:
+                await self._fill(conn)
+        finally:
+            conn.filling = False
+
+    async def _fill(self, conn: Connection) -> None:
+        assert conn.dialog_id is not None
+        try:
+            messages = await self.fetch_messages(conn.dialog_id, conn.last_seq)
+        except Exception:
+            log.warning("Could not re-read dialog %s to fill a gap; retrying", conn.dialog_id)
+            await asyncio.sleep(1.0)
+            messages = await self.fetch_messages(conn.dialog_id, conn.last_seq)
+        conn.offer_stored(messages)
+
+    async def resync(self) -> None:
+        """After a broker outage, re-read what every live dialog socket may have missed."""
+        dialog_conns = [c for c in self.connections if c.dialog_id is not None and c.live]
+        for conn in dialog_conns:
+            try:
+                await self._fill(conn)
+            except Exception:
+                log.exception("Resync of dialog %s failed", conn.dialog_id)
+        log.info("Resynced %d sockets from storage after the broker came back", len(dialog_conns))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This node's connection figures, for the cluster-wide stats."""
+        pools = Counter(c.pool for c in self.connections)
+        dialogs: dict[str, dict[str, Any]] = {}
+        inboxes: Counter[int] = Counter()
+        for conn in self.connections:
+            if conn.dialog_id is None:
+                inboxes[conn.owner_id] += 1
+                continue
+            entry = dialogs.setdefault(str(conn.dialog_id), {"owner_id": conn.owner_id, "pools": {}})
+            entry["pools"][conn.pool] = entry["pools"].get(conn.pool, 0) + 1
+        return {
+            "node_id": self.node_id,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+            "connections": len(self.connections),
+            "pools": {pool: pools.get(pool, 0) for pool in protocol.POOLS},
+            "dialogs": dialogs,
+            "inboxes": {str(k): v for k, v in inboxes.items()},
+            "subscriptions": self.broker.subscriptions if self.broker else 0,
+            "broker_connected": self.broker.connected if self.broker else False,
+        }
