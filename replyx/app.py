@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 
 from replyx import __version__
-from replyx.api.routes import assistants, auth, dialogs, system, visitor
+from replyx.api.routes import assistants, auth, dialogs, pages, system, visitor
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.domain.context import ChatContext
@@ -27,6 +28,7 @@ from replyx.domain.ratelimit import SlidingWindowLimiter
 from replyx.realtime import endpoints, stats
 from replyx.realtime.broker import create_broker
 from replyx.realtime.hub import Hub
+from replyx.web import STATIC_DIR
 
 log = logging.getLogger("replyx.app")
 
@@ -97,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DBAPIError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (auth.router, assistants.router, visitor.router, dialogs.router, system.router):
+    for router in (auth.router, assistants.router, visitor.router, dialogs.router, system.router, pages.router):
         app.include_router(router)
     app.include_router(endpoints.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,31 @@
+# replyx: `make run` starts the product with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests start for real (command=package).
+TEST_PACKAGES := redis-server=redis-server /usr/sbin/nginx=nginx chromium=chromium pg_ctlcluster=postgresql
+
+.PHONY: run test test-stress lint bench clean system-packages
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/replyx serve --demo
+
+system-packages:
+	scripts/ensure-system-packages.sh $(TEST_PACKAGES)
+
+test: $(STAMP) system-packages
+	PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check replyx tests
+	$(BIN)/ruff format --check replyx tests
+
+clean:
+	rm -rf $(VENV) data test-artifacts
