@@ -182,6 +182,26 @@ def admin_create(
     typer.echo(f"operator_id={operator.id} owner_id={operator.owner_id} email={operator.email}")
 
 
+@admin_app.command("add-operator")
+def admin_add_operator(
+    owner: Annotated[str, typer.Option(help="Email of an operator of the account to join.")],
+    email: Annotated[str, typer.Option(help="Login email of the new operator.")],
+    password: Annotated[str, typer.Option(help="Password, 8 characters or more.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Add an operator to an existing owner account."""
+    settings = _prepared_settings()
+    try:
+        operator = _run_with_context(
+            settings,
+            lambda ctx: operators.add_operator(ctx, owner_email=owner, email=email, password=password, name=name),
+        )
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/]")
+        raise typer.Exit(code=1) from error
+    typer.echo(f"operator_id={operator.id} owner_id={operator.owner_id} email={operator.email}")
+
+
 @assistant_app.command("create")
 def assistant_create(
     owner: Annotated[str, typer.Option(help="Email of an operator of the owning account.")],

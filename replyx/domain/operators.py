@@ -38,6 +38,31 @@ async def create_owner(ctx: ChatContext, *, email: str, password: str, name: str
     return operator
 
 
+async def add_operator(
+    ctx: ChatContext, *, owner_email: str, email: str, password: str, name: str | None = None
+) -> Operator:
+    """Another operator of the account that the operator with ``owner_email`` belongs to."""
+    colleague = await find_operator(ctx, owner_email)
+    if colleague is None:
+        raise BadRequest(f"no operator with email {owner_email}")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise BadRequest("email is not valid")
+    if len(password) < 8:
+        raise BadRequest("password must have at least 8 characters")
+    async with ctx.sessions() as session, session.begin():
+        if await session.scalar(select(Operator.id).where(Operator.email == email)):
+            raise Conflict(f"an operator with email {email} exists")
+        operator = Operator(
+            owner_id=colleague.owner_id,
+            email=email,
+            name=name or email.split("@", 1)[0],
+            password_hash=auth.hash_password(password),
+        )
+        session.add(operator)
+    return operator
+
+
 async def set_password(ctx: ChatContext, *, email: str, password: str) -> Operator | None:
     """Replace an operator's password; None when there is no such operator."""
     async with ctx.sessions() as session, session.begin():
