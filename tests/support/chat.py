@@ -127,8 +127,7 @@ class ChatSocket:
             pass
         finally:
             if not self.closed.done():
-                rcvd = self.ws.close_rcvd
-                self.closed.set_result((rcvd.code if rcvd else None, rcvd.reason if rcvd else ""))
+                self.closed.set_result((self.ws.close_code, self.ws.close_reason or ""))
 
     async def next(self, timeout: float = 5.0, type: str | None = None) -> dict[str, Any]:
         """The next event (of the given type, skipping others)."""
