@@ -32,7 +32,7 @@ async def request_human(ctx: ChatContext, *, dialog_id: int) -> str:
         raise DialogClosed("the dialog is closed")
     if dialog.status != "ai":
         return dialog.status
-    change = StatusChange(status="requested", operator_id=None, operator_name=None)
+    change = StatusChange("requested", None, None, from_statuses=("ai",))
     text = "The visitor asked for a human operator."
     await append_message(ctx, dialog_id=dialog_id, author=SYSTEM, text=text, change=change)
     return "requested"
@@ -58,7 +58,7 @@ async def release(ctx: ChatContext, *, dialog_id: int) -> str:
         raise DialogClosed("the dialog is closed")
     if dialog.status == "ai":
         return dialog.status
-    change = StatusChange(status="ai", operator_id=None, operator_name=None)
+    change = StatusChange("ai", None, None, from_statuses=("requested", "operator"))
     text = "The assistant is back in the conversation."
     await append_message(ctx, dialog_id=dialog_id, author=SYSTEM, text=text, change=change)
     return "ai"
@@ -69,7 +69,7 @@ async def close(ctx: ChatContext, *, dialog_id: int) -> str:
     dialog = await _current(ctx, dialog_id)
     if dialog.status == "closed":
         return dialog.status
-    change = StatusChange(status="closed", operator_id=None, operator_name=None)
+    change = StatusChange("closed", None, None, from_statuses=("ai", "requested", "operator"))
     text = "The conversation was closed."
     await append_message(ctx, dialog_id=dialog_id, author=SYSTEM, text=text, change=change)
     return "closed"

@@ -38,11 +38,17 @@ class Author:
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A handoff change stored in the same transaction as its system message."""
+    """A handoff change stored in the same transaction as its system message.
+
+    It applies only while the dialog is in one of ``from_statuses`` (and, for a
+    takeover, not already held by the same operator), so two concurrent
+    requests cannot both record it.
+    """
 
     status: str
     operator_id: int | None
     operator_name: str | None
+    from_statuses: tuple[str, ...] = ("ai", "requested", "operator")
 
 
 def iso(moment: datetime) -> str:
@@ -167,22 +173,32 @@ async def append_message(
     client_id: str | None = None,
     change: StatusChange | None = None,
 ) -> Stored | None:
-    """Take the next seq and insert in one transaction, then publish; None on a client_id race."""
+    """Take the next seq and insert in one transaction, then publish.
+
+    None when another request won a race: the same client_id stored first, or
+    the status change was already made.
+    """
     values: dict[str, Any] = {"last_seq": Dialog.last_seq + 1, "updated_at": utcnow()}
+    condition = Dialog.id == dialog_id
     if change is not None:
         values.update(status=change.status, operator_id=change.operator_id)
+        condition = condition & Dialog.status.in_(change.from_statuses)
+        if change.operator_id is not None:
+            condition = condition & ~((Dialog.status == change.status) & (Dialog.operator_id == change.operator_id))
     async with _writing(ctx):
         try:
             async with ctx.sessions() as session, session.begin():
                 row = (
                     await session.execute(
                         update(Dialog)
-                        .where(Dialog.id == dialog_id)
+                        .where(condition)
                         .values(**values)
                         .returning(Dialog.last_seq, Dialog.owner_id, Dialog.status)
                     )
                 ).one_or_none()
                 if row is None:
+                    if change is not None:
+                        return None  # the dialog is already in that state: nothing to record
                     raise NotFound("dialog not found")
                 message = Message(
                     dialog_id=dialog_id,

@@ -1,0 +1,55 @@
+"""The protocol module: client frames parsed, events built, close codes named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from replyx.realtime import protocol
+from replyx.realtime.protocol import MessageFrame, ProtocolError, ReadFrame, TypingFrame, parse_client_frame
+
+
+def test_valid_frames_parse_into_their_types() -> None:
+    assert parse_client_frame('{"type":"message","text":"hi","client_id":"c"}') == MessageFrame(
+        type="message", text="hi", client_id="c"
+    )
+    assert isinstance(parse_client_frame('{"type":"typing","state":"stop"}'), TypingFrame)
+    assert parse_client_frame('{"type":"read","seq":3}') == ReadFrame(type="read", seq=3)
+
+
+def test_a_client_chosen_sender_is_ignored() -> None:
+    frame = parse_client_frame('{"type":"message","text":"hi","sender":"operator"}')
+    assert not hasattr(frame, "sender")
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("nope", "bad_request"),
+        ("42", "bad_request"),
+        ('{"type":"explode"}', "unknown_type"),
+        ('{"text":"no type"}', "unknown_type"),
+        ('{"type":"message","text":1}', "bad_request"),
+        ('{"type":"read","seq":"3"}', "bad_request"),
+        ('{"type":"read","seq":1e400}', "bad_request"),
+        ('{"type":"message","text":"x","client_id":"' + "c" * 65 + '"}', "bad_request"),
+    ],
+)
+def test_bad_frames_raise_protocol_errors(frame: str, code: str) -> None:
+    with pytest.raises(ProtocolError) as error:
+        parse_client_frame(frame)
+    assert error.value.code == code
+
+
+def test_events_serialize_once_as_compact_utf8_json() -> None:
+    event = protocol.message_event(7, {"seq": 1, "text": "привет"})
+    data = protocol.encode(event)
+    assert "привет" in data and " " not in data.replace("привет", "")
+    assert json.loads(data) == {"type": "message", "dialog_id": 7, "message": {"seq": 1, "text": "привет"}}
+
+
+def test_close_codes_say_whether_to_retry() -> None:
+    retry = {c for c, v in protocol.CLOSE_CODES.items() if v.retryable}
+    assert retry == {1001, 1011, 1012, 1013, 4008}
+    assert {4001, 4003, 4004, 1009} <= set(protocol.CLOSE_CODES) - retry
