@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
-from rich.panel import Panel
 
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
@@ -151,17 +150,18 @@ async def _seed_demo(ctx: ChatContext) -> dict[str, Any]:
 
 def _print_demo(settings: Settings, host: str, port: int, demo: dict[str, Any]) -> None:
     base = settings.public_url or f"http://{host}:{port}"
-    console.print(
-        Panel.fit(
-            f"Admin panel   {base}/admin\n"
-            f"Demo page     {base}/demo\n"
-            f"Email         {demo['email']}\n"
-            f"Password      {demo['password']}\n"
-            f"Assistant id  {demo['assistant_id']}\n"
-            f"Site token    {demo['site_token']}",
-            title="replyx demo",
-        )
-    )
+    # Plain lines, never wrapped, so the token can be copied as one piece.
+    console.rule("replyx demo")
+    for label, value in (
+        ("Admin panel", f"{base}/admin"),
+        ("Demo page", f"{base}/demo"),
+        ("Email", demo["email"]),
+        ("Password", demo["password"]),
+        ("Assistant id", demo["assistant_id"]),
+        ("Site token", demo["site_token"]),
+    ):
+        console.print(f"{label:<13} {value}", soft_wrap=True, highlight=False)
+    console.rule()
 
 
 @admin_app.command("create")
