@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_model: str = ""
+    # Seconds the model may stay silent (connect, first token, between tokens) before the
+    # visitor gets the fallback and a human; long enough for a cold local model to load.
+    llm_timeout: float = 30.0
+    # The longest one answer may take however steadily it streams, so a runaway never holds a dialog.
+    llm_total_timeout: float = 120.0
+    # Dialog messages the model sees: enough for follow-up questions, few enough to stay cheap.
+    llm_history: int = 12
 
     @field_validator("data_dir")
     @classmethod

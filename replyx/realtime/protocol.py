@@ -127,6 +127,11 @@ def typing_event(dialog_id: int, sender: str, state: str) -> dict[str, Any]:
     return {"type": "typing", "dialog_id": dialog_id, "sender": sender, "state": state}
 
 
+def message_delta_event(dialog_id: int, stream_id: str, text: str) -> dict[str, Any]:
+    """The next fragment of an answer being generated; never stored (docs/protocol.md)."""
+    return {"type": "message_delta", "dialog_id": dialog_id, "stream_id": stream_id, "text": text}
+
+
 def status_event(dialog_id: int, status: str, operator: dict[str, Any] | None) -> dict[str, Any]:
     """A handoff change."""
     return {"type": "status", "dialog_id": dialog_id, "status": status, "operator": operator}
