@@ -172,11 +172,13 @@ async def append_message(
     text: str,
     client_id: str | None = None,
     change: StatusChange | None = None,
+    only_in_status: str | None = None,
 ) -> Stored | None:
     """Take the next seq and insert in one transaction, then publish.
 
     None when another request won a race: the same client_id stored first, or
-    the status change was already made.
+    the status change was already made, or the dialog left ``only_in_status``
+    (how an assistant's answer yields to an operator who took over meanwhile).
     """
     values: dict[str, Any] = {"last_seq": Dialog.last_seq + 1, "updated_at": utcnow()}
     condition = Dialog.id == dialog_id
@@ -185,6 +187,8 @@ async def append_message(
         condition = condition & Dialog.status.in_(change.from_statuses)
         if change.operator_id is not None:
             condition = condition & ~((Dialog.status == change.status) & (Dialog.operator_id == change.operator_id))
+    if only_in_status is not None:
+        condition = condition & (Dialog.status == only_in_status)
     async with _writing(ctx):
         try:
             async with ctx.sessions() as session, session.begin():
@@ -197,8 +201,8 @@ async def append_message(
                     )
                 ).one_or_none()
                 if row is None:
-                    if change is not None:
-                        return None  # the dialog is already in that state: nothing to record
+                    if change is not None or only_in_status is not None:
+                        return None  # the dialog is not in the state this write needs: nothing to record
                     raise NotFound("dialog not found")
                 message = Message(
                     dialog_id=dialog_id,
