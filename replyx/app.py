@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from replyx import __version__
 from replyx.api.routes import assistants, auth, dialogs, pages, system, visitor
+from replyx.assistant.answering import create_responder
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.domain.context import ChatContext
@@ -53,6 +54,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter=SlidingWindowLimiter(settings.rate_limit_window),
         write_lock=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
     )
+    responder = create_responder(settings)
+    ctx.responder = responder
     app.state.ctx = ctx
     app.state.hub = hub
     await broker.start()
@@ -64,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stats_task.cancel()
         for task in list(ctx.tasks):
             task.cancel()
+        await responder.aclose()
         await broker.close()
         await engine.dispose()
 
