@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging.config
+import os
 import secrets
+import shutil
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -99,6 +101,8 @@ def serve(
     if workers > 1 and settings.effective_database_url.startswith("sqlite"):
         console.print("[yellow]Several workers on SQLite: writes queue on one file; use PostgreSQL in production.[/]")
     upgrade(settings.effective_database_url)
+    if workers > 1:
+        _share_metrics_between_workers(settings, port)
     if demo:
         _print_demo(settings, host, port, _run_with_context(settings, _seed_demo))
     proxies = settings.trusted_proxy_list
@@ -117,6 +121,14 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _share_metrics_between_workers(settings: Settings, port: int) -> None:
+    # Workers import prometheus_client after this, so they all write to one directory.
+    directory = settings.data_dir / f"metrics-{port}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 async def _seed_demo(ctx: ChatContext) -> dict[str, Any]:

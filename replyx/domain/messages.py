@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from replyx.db.models import Dialog, Message, utcnow
+from replyx.diagnostics import metrics
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, DialogClosed, NotFound, RateLimited, TooLong, Unavailable
 from replyx.realtime import protocol
@@ -125,6 +126,7 @@ async def post_message(
                 return message_payload(existing), False
         limit = ctx.settings.operator_rate_limit if author.sender == "operator" else ctx.settings.visitor_rate_limit
         if author.rate_key and not ctx.limiter.hit(author.rate_key, limit):
+            metrics.RATE_LIMITED.labels(author.sender).inc()
             raise RateLimited(f"too many messages: at most {limit} per {ctx.settings.rate_limit_window:g} s")
         status = await _dialog_status(ctx, dialog_id)
         if status == "closed":
@@ -219,6 +221,7 @@ async def append_message(
         except IntegrityError:
             # Another request stored this client_id first; the rollback also undid our seq.
             return None
+        metrics.MESSAGES_STORED.labels(author.sender).inc()
         stored = Stored(message=payload, owner_id=row.owner_id, status=row.status)
         await publish(ctx, dialog_id, stored.owner_id, protocol.message_event(dialog_id, payload))
         if change is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, WebSocket
 
 from replyx.db.models import Assistant
+from replyx.diagnostics import metrics
 from replyx.domain import auth, dialogs
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
@@ -174,6 +175,7 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
     except DomainError as error:
         code = _close_code(error)
         log.info("%s WebSocket refused for %s: %s (%d)", prefix, subject, error.detail, code.code)
+        metrics.REFUSED.labels(pool, str(code.code)).inc()
         await websocket.close(code.code, error.detail[:120])
         return
     except Exception:
@@ -183,6 +185,7 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
     refusal = _capacity_refusal(ctx, hub, grant, _client_ip(websocket))
     if refusal is not None:
         log.warning("%s WebSocket refused for %s: %s", prefix, subject, refusal.reason)
+        metrics.REFUSED.labels(pool, str(refusal.code)).inc()
         await websocket.close(refusal.code, refusal.reason)
         return
     conn = Connection(
@@ -201,12 +204,16 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
         await websocket.close(protocol.AT_CAPACITY.code, "broker unavailable")
         return
     log.info("%s WebSocket accepted for %s", prefix, subject)
+    metrics.CONNECTS.labels(pool).inc()
+    metrics.CONNECTIONS.labels(pool).inc()
     if dialog_id is not None:
         log.info("%s Total connections for dialog %s: %d", prefix, dialog_id, hub.count_dialog(dialog_id))
     try:
         await _run(websocket, ctx, conn, grant)
     finally:
         await hub.detach(conn)
+        metrics.CONNECTIONS.labels(pool).dec()
+        metrics.DISCONNECTS.labels(pool, str(conn.close_code.code) if conn.close_code else "client").inc()
         if dialog_id is not None:
             log.info(
                 "%s Remaining connections for dialog %s: %d",
@@ -237,6 +244,7 @@ async def _replay(websocket: WebSocket, ctx: ChatContext, conn: Connection, sinc
         for message in page:
             await websocket.send_text(protocol.encode(protocol.message_event(conn.dialog_id, message)))
             last = message["seq"]
+        metrics.REPLAYED.inc(len(page))
         if len(page) < REPLAY_PAGE:
             return last
 

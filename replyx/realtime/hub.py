@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from replyx.diagnostics import metrics
 from replyx.realtime import protocol
 from replyx.realtime.broker.base import Broker
 from replyx.realtime.connection import Connection
@@ -101,6 +102,8 @@ class Hub:
             return
         if event.get("type") == "message" and topic.startswith("dialog."):
             self._log_push(event["dialog_id"], listeners)
+            metrics.observe_delivery(event["message"].get("created_at", ""))
+        metrics.PUSHES.inc(len(listeners))
         for conn in tuple(listeners):
             conn.offer(event, data)
 
@@ -145,6 +148,7 @@ class Hub:
             log.warning("Could not re-read dialog %s to fill a gap; retrying", conn.dialog_id)
             await asyncio.sleep(1.0)
             messages = await self.fetch_messages(conn.dialog_id, conn.last_seq)
+        metrics.REPLAYED.inc(len(messages))
         conn.offer_stored(messages)
 
     async def resync(self) -> None:

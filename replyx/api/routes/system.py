@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from replyx import __version__
 from replyx.api.deps import Ctx, CurrentOperator
+from replyx.diagnostics.metrics import exposition
 from replyx.realtime.hub import Hub
 from replyx.realtime.stats import cluster_stats
 
@@ -45,5 +45,6 @@ async def ws_stats(request: Request, ctx: Ctx, operator: CurrentOperator) -> dic
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    """Prometheus exposition of this process's metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition (all workers of this server when it runs several)."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
