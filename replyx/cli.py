@@ -235,6 +235,53 @@ def assistant_create(
     typer.echo(_run_with_context(settings, create))
 
 
+@app.command()
+def doctor(
+    url: Annotated[str, typer.Argument(help="Public URL of the deployment, e.g. https://chat.example.com")],
+    site_token: Annotated[str | None, typer.Option(help="Site token, to open a test dialog.")] = None,
+    assistant_id: Annotated[int | None, typer.Option(help="Assistant id, when there is no site token.")] = None,
+    token: Annotated[str | None, typer.Option(help="Operator JWT, to check the admin and inbox sockets.")] = None,
+    hold: Annotated[float, typer.Option(help="Seconds to keep a socket idle, to catch proxy timeouts.")] = 0.0,
+    origin: Annotated[str | None, typer.Option(help="A site origin to check against CSP and allowed domains.")] = None,
+    sockets: Annotated[int, typer.Option(help="Sockets opened for the multi-process check.")] = 6,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Check a running deployment step by step; exit code 0 only when every step passes."""
+    from replyx.diagnostics import doctor as checks
+
+    if site_token and assistant_id is not None:
+        raise typer.BadParameter("give --site-token or --assistant-id, not both")
+    options = checks.DoctorOptions(
+        url=url,
+        site_token=site_token,
+        assistant_id=assistant_id,
+        token=token,
+        hold=hold,
+        origin=origin,
+        sockets=sockets,
+        timeout=timeout,
+    )
+    steps = checks.run_doctor(options)
+    if as_json:
+        typer.echo(checks.as_json(steps))
+    else:
+        _print_steps(steps)
+    raise typer.Exit(code=1 if any(step.failed for step in steps) else 0)
+
+
+def _print_steps(steps: list[Any]) -> None:
+    out = Console()
+    marks = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]SKIP[/]"}
+    for step in steps:
+        out.print(f"{marks[step.status]} {step.number}. {step.name}: {step.summary}", highlight=False)
+        if step.failed:
+            out.print(f"     [bold]cause[/] {step.cause}", highlight=False)
+            out.print("     [bold]fix[/]   " + step.fix.replace("\n", "\n           "), highlight=False)
+    failed = sum(step.failed for step in steps)
+    out.print("[green]All checks passed.[/]" if not failed else f"[red]{failed} check(s) failed.[/]")
+
+
 def main() -> None:
     """Entry point of the ``replyx`` script."""
     app()

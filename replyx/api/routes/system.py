@@ -17,7 +17,7 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health")
-async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
+async def health(request: Request, ctx: Ctx, response: Response) -> dict[str, Any]:
     """Liveness with the state of storage and broker; 503 when storage is down."""
     database = "ok"
     try:
@@ -33,6 +33,7 @@ async def health(ctx: Ctx, response: Response) -> dict[str, Any]:
         "database": database,
         "broker": broker,
         "broker_kind": type(ctx.broker).__name__,
+        "node_id": request.app.state.hub.node_id,
     }
 
 
