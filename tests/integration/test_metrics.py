@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import httpx
 
 from tests.support.chat import ChatSocket, create_assistant, create_owner, open_dialog, socket_paths
-from tests.support.processes import ReplyxProcess
+from tests.support.processes import ROOT, ReplyxProcess
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -57,3 +58,16 @@ async def test_a_scripted_session_shows_in_the_metrics(tmp_path: Path) -> None:
         assert sample(text, "replyx_disconnects_total", pool="site", code="client") == 1
     finally:
         server.stop()
+
+
+def test_the_grafana_dashboard_only_uses_metrics_replyx_exports(server: ReplyxProcess) -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "replyx.json").read_text())
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= set(re.findall(r"replyx_[a-z_]+", target["expr"]))
+    exported = set(re.findall(r"^# TYPE (replyx_[a-z_]+) ", httpx.get(f"{server.url}/metrics").text, re.MULTILINE))
+    suffixes = ("_bucket", "_count", "_sum")
+    missing = {name for name in used if name not in exported and name.removesuffix("_total") not in exported}
+    missing = {name for name in missing if not any(name.endswith(s) and name[: -len(s)] in exported for s in suffixes)}
+    assert not missing
