@@ -1,0 +1,266 @@
+// The operator panel: login, the navigation rail and a hash router over the pages.
+
+import { ApiError, get, post } from "./api.js";
+import { AssistantsPage } from "./assistants.js";
+import { ConnectionsPage } from "./connections.js";
+import { Conversation, emptyConversation } from "./conversation.js";
+import { h, icon, replace } from "./dom.js";
+import { avatarFor } from "./format.js";
+import { LANGS, lang, onLangChange, setLang, t } from "./i18n.js";
+import { InboxList, InboxStore } from "./inbox.js";
+import { session } from "./session.js";
+
+const root = document.getElementById("app");
+const state = {
+  store: null,
+  list: null,
+  conversation: null,
+  page: null,
+  pageKind: null,
+  rail: null,
+  main: null,
+};
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const page = ["inbox", "assistants", "connections"].includes(parts[0]) ? parts[0] : "inbox";
+  let id = parts[1] || null;
+  if (id && id !== "new") id = /^\d+$/.test(id) ? Number(id) : null;
+  return { page, id };
+}
+
+// ---- login ------------------------------------------------------------------------------
+
+function langSwitch() {
+  return h(
+    "div",
+    { class: "lang-switch", role: "group", "aria-label": t("lang.label") },
+    LANGS.map((code) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: code === lang() ? "selected" : "",
+          "aria-pressed": String(code === lang()),
+          lang: code,
+          dataset: { lang: code },
+          onclick: () => setLang(code),
+        },
+        code.toUpperCase(),
+      ),
+    ),
+  );
+}
+
+function showLogin(reason) {
+  teardown();
+  document.body.className = "at-login";
+  const email = h("input", { id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
+  const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const error = h("div", { class: "form-error", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, t("login.submit"));
+  const notice = reason === "expired" ? h("div", { class: "notice", role: "status" }, icon("lock", 16), h("span", {}, t("login.expired"))) : null;
+  const form = h(
+    "form",
+    {
+      class: "login-card",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        error.hidden = true;
+        submit.disabled = true;
+        try {
+          const answer = await post("/api/auth/login", { email: email.value, password: password.value });
+          session.token = answer.access_token;
+          await enter();
+        } catch (failure) {
+          error.hidden = false;
+          replace(error, failure instanceof ApiError && failure.status === 401 ? t("login.wrong") : failure.detail || failure.message);
+          submit.disabled = false;
+          password.select();
+        }
+      },
+    },
+    h("div", { class: "brand brand-lg" }, h("span", { class: "logo" }, "rx"), h("span", {}, "replyx")),
+    h("h1", {}, t("login.title")),
+    h("p", { class: "muted" }, t("login.subtitle")),
+    notice,
+    h("div", { class: "field" }, h("label", { for: "login-email" }, t("login.email")), email),
+    h("div", { class: "field" }, h("label", { for: "login-password" }, t("login.password")), password),
+    error,
+    submit,
+    h("div", { class: "login-foot" }, langSwitch()),
+  );
+  replace(root, h("main", { class: "login" }, form));
+  requestAnimationFrame(() => email.focus());
+}
+
+// ---- the app shell ----------------------------------------------------------------------
+
+async function enter() {
+  try {
+    session.me = await get("/api/auth/me");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return; // expire() shows the login form
+    replace(root, h("main", { class: "login" }, h("div", { class: "login-card" }, h("h1", {}, t("error.title")), h("p", {}, error.message), h("button", { class: "btn", onclick: () => location.reload() }, t("error.retry")))));
+    return;
+  }
+  state.store = new InboxStore();
+  state.store.subscribe(() => updateBadges());
+  state.store.start();
+  renderShell();
+  route();
+}
+
+function teardown() {
+  destroyPage();
+  state.list?.destroy();
+  state.list = null;
+  state.store?.stop();
+  state.store = null;
+}
+
+function destroyPage() {
+  state.conversation?.destroy();
+  state.conversation = null;
+  state.page?.destroy();
+  state.page = null;
+  state.pageKind = null;
+  state.list?.destroy();
+  state.list = null;
+  document.body.classList.remove("details-open");
+}
+
+function navLink(page, iconName, label) {
+  return h(
+    "a",
+    { href: `#/${page}`, class: "rail-link", dataset: { nav: page }, title: label, "aria-label": label },
+    icon(iconName, 20),
+    h("span", { class: "rail-label" }, label),
+    h("span", { class: "rail-badge", hidden: true }),
+  );
+}
+
+function renderShell() {
+  document.body.className = "in-app";
+  const me = session.me;
+  const avatar = avatarFor(me.email);
+  state.rail = h(
+    "nav",
+    { class: "rail", "aria-label": t("nav.label") },
+    h("a", { href: "#/inbox", class: "brand", title: "replyx" }, h("span", { class: "logo" }, "rx")),
+    navLink("inbox", "inbox", t("nav.inbox")),
+    navLink("assistants", "bot", t("nav.assistants")),
+    navLink("connections", "pulse", t("nav.connections")),
+    h("div", { class: "rail-spacer" }),
+    langSwitch(),
+    h("span", { class: "avatar avatar-sm me", style: `--hue:${avatar.hue}`, title: `${me.name} · ${me.email}`, dataset: { operator: me.name } }, (me.name || "?").slice(0, 2).toUpperCase()),
+    h("button", { type: "button", class: "rail-link", title: t("nav.logout"), "aria-label": t("nav.logout"), dataset: { action: "logout" }, onclick: () => session.logout() }, icon("logout", 20), h("span", { class: "rail-label" }, t("nav.logout"))),
+  );
+  state.main = h("main", { class: "main", id: "main" });
+  replace(root, h("a", { href: "#main", class: "skip-link" }, t("nav.skip")), state.rail, state.main);
+}
+
+function updateBadges() {
+  if (!state.store || !state.rail) return;
+  const waiting = state.store.counts().requested;
+  const badge = state.rail.querySelector('[data-nav="inbox"] .rail-badge');
+  if (badge) {
+    badge.hidden = waiting === 0;
+    badge.textContent = String(waiting);
+    badge.title = t("nav.waiting", { n: waiting });
+  }
+  document.title = waiting ? `(${waiting}) ${t("title")}` : t("title");
+}
+
+function route() {
+  if (!state.store) return;
+  const { page, id } = parseRoute();
+  for (const link of state.rail.querySelectorAll("[data-nav]")) {
+    link.classList.toggle("active", link.dataset.nav === page);
+    if (link.dataset.nav === page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (page === "inbox") {
+    showInbox(id);
+    return;
+  }
+  destroyPage();
+  state.pageKind = page;
+  document.body.dataset.page = page;
+  if (page === "assistants") {
+    state.page = new AssistantsPage({ selected: id, store: state.store });
+  } else {
+    state.page = new ConnectionsPage({ store: state.store });
+  }
+  replace(state.main, state.page.el);
+  state.page.start();
+}
+
+function showInbox(id) {
+  if (state.pageKind !== "inbox") {
+    destroyPage();
+    state.pageKind = "inbox";
+    state.list = new InboxList(state.store);
+  }
+  document.body.dataset.page = "inbox";
+  document.body.classList.toggle("has-dialog", id !== null);
+  if (state.conversation && state.conversation.id === id) return;
+  state.conversation?.destroy();
+  state.conversation = null;
+  document.body.classList.remove("details-open");
+  state.store.setActive(typeof id === "number" ? id : null);
+  if (typeof id === "number") {
+    state.conversation = new Conversation({ dialogId: id, store: state.store });
+    replace(state.main, h("div", { class: "page inbox-page" }, state.list.el, state.conversation.pane, state.conversation.details));
+    state.conversation.start();
+  } else {
+    replace(state.main, h("div", { class: "page inbox-page no-dialog" }, state.list.el, emptyConversation(state.store)));
+  }
+}
+
+// ---- keyboard ---------------------------------------------------------------------------
+
+function typingTarget(el) {
+  return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.isContentEditable);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (!state.store || state.pageKind !== "inbox") return;
+  if (event.altKey && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+    const links = [...document.querySelectorAll(".dialog-list .dialog-item")];
+    if (!links.length) return;
+    event.preventDefault();
+    const current = links.findIndex((a) => a.classList.contains("active"));
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    const next = links[Math.min(links.length - 1, Math.max(0, current + step))] || links[0];
+    location.hash = next.getAttribute("href");
+    requestAnimationFrame(() => state.conversation?.focusComposer());
+  } else if (event.key === "/" && !typingTarget(event.target)) {
+    event.preventDefault();
+    document.querySelector(".search-input")?.focus();
+  } else if (event.key === "Escape" && document.body.classList.contains("details-open")) {
+    document.body.classList.remove("details-open");
+  }
+});
+
+// ---- start ------------------------------------------------------------------------------
+
+window.addEventListener("hashchange", route);
+// The hash stays as it was, so after logging in again the operator is back in the same
+// dialog with the draft and unsent replies restored from sessionStorage.
+session.onExpired((reason) => showLogin(reason));
+onLangChange(() => {
+  if (state.store) {
+    const store = state.store;
+    destroyPage();
+    state.store = store;
+    renderShell();
+    updateBadges();
+    route();
+  } else {
+    showLogin(document.querySelector(".login .notice") ? "expired" : undefined);
+  }
+});
+
+if (session.token) enter();
+else showLogin();

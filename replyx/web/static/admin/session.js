@@ -1,0 +1,92 @@
+// The operator's session: the JWT and the unsent work (drafts, outbox) kept in sessionStorage,
+// so an expired login or a reload never loses what the operator typed.
+
+const TOKEN_KEY = "replyx.token";
+const DRAFTS_KEY = "replyx.drafts";
+const OUTBOX_KEY = "replyx.outbox";
+const MINE_KEY = "replyx.mine";
+const MINE_LIMIT = 500; // client_ids of own replies remembered, to label them "You"
+
+const expiredListeners = new Set();
+
+function readJson(key, fallback) {
+  try {
+    const raw = sessionStorage.getItem(key);
+    return raw ? JSON.parse(raw) : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function writeJson(key, value) {
+  try {
+    sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    /* storage full or disabled: the session still works, it just will not survive a reload */
+  }
+}
+
+export const session = {
+  me: null,
+
+  get token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  },
+
+  set token(value) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  },
+
+  /** The credential is gone or expired: listeners show the login form; drafts stay. */
+  expire(reason) {
+    if (!this.token && !this.me) return;
+    this.token = null;
+    this.me = null;
+    for (const listener of expiredListeners) listener(reason);
+  },
+
+  onExpired(listener) {
+    expiredListeners.add(listener);
+  },
+
+  /** Explicit log out: forget everything of this session. */
+  logout() {
+    for (const key of [DRAFTS_KEY, OUTBOX_KEY, MINE_KEY]) sessionStorage.removeItem(key);
+    this.expire("logout");
+  },
+
+  draft(dialogId) {
+    return readJson(DRAFTS_KEY, {})[dialogId] || "";
+  },
+
+  saveDraft(dialogId, text) {
+    const drafts = readJson(DRAFTS_KEY, {});
+    if (text) drafts[dialogId] = text;
+    else delete drafts[dialogId];
+    writeJson(DRAFTS_KEY, drafts);
+  },
+
+  /** Replies not yet echoed by the server, per dialog: [{client_id, text, state, error}]. */
+  outbox(dialogId) {
+    return readJson(OUTBOX_KEY, {})[dialogId] || [];
+  },
+
+  saveOutbox(dialogId, entries) {
+    const all = readJson(OUTBOX_KEY, {});
+    const kept = entries.map(({ client_id, text, state, error }) => ({ client_id, text, state, error }));
+    if (kept.length) all[dialogId] = kept;
+    else delete all[dialogId];
+    writeJson(OUTBOX_KEY, all);
+  },
+
+  rememberMine(clientId) {
+    const mine = readJson(MINE_KEY, []);
+    mine.push(clientId);
+    writeJson(MINE_KEY, mine.slice(-MINE_LIMIT));
+  },
+
+  isMine(clientId) {
+    return Boolean(clientId) && readJson(MINE_KEY, []).includes(clientId);
+  },
+};
