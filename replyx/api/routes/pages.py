@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
 
-from replyx.web import STATIC_DIR
+from replyx.api.deps import Ctx
+from replyx.api.routes.assistants import base_url
+from replyx.web import STATIC_DIR, embed
 
 router = APIRouter(include_in_schema=False)
 
@@ -14,3 +16,47 @@ router = APIRouter(include_in_schema=False)
 async def admin_panel() -> FileResponse:
     """The operator's single-page panel."""
     return FileResponse(STATIC_DIR / "admin" / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/widget.js")
+async def widget_loader() -> FileResponse:
+    """The loader a site embeds with one script tag (docs/widget.md)."""
+    return FileResponse(
+        embed.WIDGET_DIR / "widget.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/chat-iframe")
+async def chat_iframe(
+    request: Request,
+    ctx: Ctx,
+    site_token: str | None = None,
+    assistant_id: str | None = None,
+    lang: str | None = None,
+    layout: str | None = None,
+    origin: str | None = None,
+    color: str | None = None,
+) -> HTMLResponse:
+    """The visitor's chat, framed only by the assistant's allowed domains."""
+    page = await embed.chat_page(
+        ctx,
+        site_token=site_token,
+        assistant_id=assistant_id,
+        lang=lang,
+        layout=layout,
+        parent_origin=origin,
+        color=color,
+        host_header=request.headers.get("host", ""),
+    )
+    return HTMLResponse(page.body, status_code=page.status_code, headers=page.headers)
+
+
+@router.get("/demo")
+async def demo(request: Request, ctx: Ctx, assistant_id: str | None = None, lang: str | None = None) -> HTMLResponse:
+    """A demo shop embedding the widget of the demo owner's first assistant (or of ``assistant_id``)."""
+    page = await embed.demo_page(
+        ctx, base_url=base_url(request, ctx.settings.public_url), assistant_id=assistant_id, lang=lang
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
