@@ -29,6 +29,12 @@ MessageFetcher = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
 # How long a socket waits for a missing seq to arrive from the broker before
 # reading it from storage: publishes of concurrent writers may cross in flight.
 GAP_WAIT = 0.2
+# Storage errors while filling a gap are retried a few times, backing off, before giving up
+# (the next out-of-order event triggers another fill).
+FILL_ATTEMPTS = 3
+FILL_RETRY_DELAY = 1.0
+# How long a resync waits for a socket that is still replaying to go live.
+REPLAY_WAIT = 30.0
 VISITOR_POOLS = ("site", "widget")
 
 
@@ -137,29 +143,72 @@ class Hub:
             await asyncio.sleep(GAP_WAIT)
             if conn.has_gap and conn.close_code is None:
                 await self._fill(conn)
+        except Exception:
+            log.exception("Filling a gap of dialog %s from storage failed", conn.dialog_id)
         finally:
             conn.filling = False
+        # A later seq may have jumped ahead while this fill was reading (on_gap ignored it then).
+        if conn.has_gap and conn.close_code is None:
+            self.on_gap(conn)
 
     async def _fill(self, conn: Connection) -> None:
         assert conn.dialog_id is not None
-        try:
-            messages = await self.fetch_messages(conn.dialog_id, conn.last_seq)
-        except Exception:
-            log.warning("Could not re-read dialog %s to fill a gap; retrying", conn.dialog_id)
-            await asyncio.sleep(1.0)
-            messages = await self.fetch_messages(conn.dialog_id, conn.last_seq)
+        for attempt in range(FILL_ATTEMPTS):
+            try:
+                messages = await self._read_since(conn.dialog_id, conn.last_seq)
+                break
+            except Exception:
+                if attempt + 1 == FILL_ATTEMPTS or conn.close_code is not None:
+                    raise
+                log.warning("Could not re-read dialog %s to fill a gap; retrying", conn.dialog_id)
+                await asyncio.sleep(FILL_RETRY_DELAY * (attempt + 1))
         metrics.REPLAYED.inc(len(messages))
         conn.offer_stored(messages)
 
+    async def _read_since(self, dialog_id: int, since: int) -> list[dict[str, Any]]:
+        # The fetcher returns one page: keep reading until storage has nothing newer.
+        messages: list[dict[str, Any]] = []
+        while page := await self.fetch_messages(dialog_id, since):
+            messages.extend(page)
+            since = page[-1]["seq"]
+        return messages
+
     async def resync(self) -> None:
-        """After a broker outage, re-read what every live dialog socket may have missed."""
-        dialog_conns = [c for c in self.connections if c.dialog_id is not None and c.live]
-        for conn in dialog_conns:
+        """After a broker outage, re-read what every dialog socket may have missed (once per dialog)."""
+        by_dialog: dict[int, list[Connection]] = {}
+        replaying: list[Connection] = []
+        for conn in self.connections:
+            if conn.dialog_id is None or conn.close_code is not None:
+                continue
+            if conn.live:
+                by_dialog.setdefault(conn.dialog_id, []).append(conn)
+            else:
+                replaying.append(conn)
+        for dialog_id, conns in by_dialog.items():
+            try:
+                messages = await self._read_since(dialog_id, min(c.last_seq for c in conns))
+            except Exception:
+                log.exception("Resync of dialog %s failed", dialog_id)
+                continue
+            for conn in conns:
+                # Each socket drops what it already has (seq filter in Connection).
+                metrics.REPLAYED.inc(len(messages))
+                conn.offer_stored(messages)
+        for conn in replaying:
+            # Its replay may have read storage before the re-subscription took effect.
+            self._spawn(self._fill_when_live(conn))
+        count = sum(len(c) for c in by_dialog.values()) + len(replaying)
+        log.info("Resynced %d sockets from storage after the broker came back", count)
+
+    async def _fill_when_live(self, conn: Connection) -> None:
+        deadline = time.monotonic() + REPLAY_WAIT
+        while not conn.live and conn.close_code is None and time.monotonic() < deadline:
+            await asyncio.sleep(GAP_WAIT)
+        if conn.live and conn.close_code is None:
             try:
                 await self._fill(conn)
             except Exception:
                 log.exception("Resync of dialog %s failed", conn.dialog_id)
-        log.info("Resynced %d sockets from storage after the broker came back", len(dialog_conns))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -13,8 +14,15 @@ from replyx.db.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Key of the PostgreSQL advisory lock that serializes migrations (any constant shared by all processes).
+MIGRATION_LOCK_KEY = 0x7265706C7978
+
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several backends may start at once: one migrates, the others wait here and then find the
+        # schema at head. The lock is held until the caller commits (Alembic sees an outer transaction).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
