@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import socket
 import uuid
@@ -35,7 +36,12 @@ log = logging.getLogger("replyx.app")
 
 
 def _node_id(settings: Settings) -> str:
-    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if not settings.node_id:
+        return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if multiprocessing.parent_process() is not None:
+        # A worker of `serve --workers N`: the workers share the environment, not the node.
+        return f"{settings.node_id}-{os.getpid()}"
+    return settings.node_id
 
 
 @contextlib.asynccontextmanager
