@@ -19,6 +19,8 @@ const TYPING_SHOW_MS = 8000;
 const READ_DELAY_MS = 400;
 // Replies that failed for a transient reason are retried this often even without a reconnect.
 const RETRY_MS = 5000;
+// An answer being generated that stops streaming (model failed) is dropped after this long.
+const STREAM_FORGET_MS = 30000;
 // Messages of one sender closer than this are grouped under one header.
 const GROUP_MS = 5 * 60 * 1000;
 // How far from the bottom still counts as "at the bottom" for auto-scroll.
@@ -75,6 +77,7 @@ export class Conversation {
     this.socket.stop();
     clearTimeout(this.retryTimer);
     clearTimeout(this.readTimer);
+    clearTimeout(this.streamTimer);
     clearTimeout(this.typingIdle);
     for (const timer of Object.values(this.typingTimers)) clearTimeout(timer);
     document.removeEventListener("visibilitychange", this.onVisible);
@@ -88,14 +91,16 @@ export class Conversation {
     this.avatarEl = h("span", { class: "avatar avatar-lg" });
     this.stateEl = h("div", { class: "convo-state", "aria-live": "polite" });
     this.takeBtn = h("button", { type: "button", class: "btn btn-primary", dataset: { action: "takeover" }, onclick: () => this.act("takeover") }, icon("hand", 16), h("span", {}, t("action.takeover")));
-    this.releaseBtn = h("button", { type: "button", class: "btn", dataset: { action: "release" }, onclick: () => this.act("release") }, icon("bot", 16), h("span", {}, t("action.release")));
-    this.closeBtn = h("button", { type: "button", class: "btn btn-quiet", dataset: { action: "close" }, onclick: () => this.act("close") }, icon("check", 16), h("span", {}, t("action.close")));
+    this.releaseBtn = h("button", { type: "button", class: "btn", dataset: { action: "release" }, title: t("action.release"), onclick: () => this.act("release") }, icon("bot", 16), h("span", {}, t("action.release")));
+    this.closeBtn = h("button", { type: "button", class: "btn btn-quiet", dataset: { action: "close" }, title: t("action.close"), onclick: () => this.act("close") }, icon("check", 16), h("span", {}, t("action.close")));
     this.detailsBtn = h("button", { type: "button", class: "btn btn-icon details-toggle", "aria-label": t("details.toggle"), title: t("details.toggle"), onclick: () => this.toggleDetails() }, icon("info", 18));
     this.connEl = h("span", { class: "live-dot" });
     this.bannerEl = h("div", { class: "convo-banner", hidden: true, role: "status" });
     this.historyEl = h("div", { class: "history", role: "log", "aria-live": "polite", "aria-label": t("convo.history") });
     this.pendingEl = h("div", { class: "pending-list" });
-    this.listEl = h("div", { class: "messages" }, this.historyEl, this.pendingEl);
+    this.streamEl = h("div", { class: "pending-list", "aria-hidden": "true" });
+    this.streams = new Map(); // stream_id -> text of an assistant answer being generated
+    this.listEl = h("div", { class: "messages" }, this.historyEl, this.streamEl, this.pendingEl);
     this.lastRendered = null;
     this.newPill = h("button", { type: "button", class: "new-pill", hidden: true, onclick: () => this.scrollToBottom(true) }, t("convo.new_messages"));
     this.typingEl = h("div", { class: "typing", hidden: true, "aria-live": "polite" });
@@ -164,7 +169,9 @@ export class Conversation {
     const mine = Boolean(holder && session.me && holder.id === session.me.id);
     replace(this.stateEl, status ? statusChip(status) : null, h("span", { class: "holder", dataset: { holder: holder ? holder.name : "" } }, holderText(status, holder, mine)));
     this.takeBtn.hidden = !status || status === "closed" || mine;
-    replace(this.takeBtn, icon("hand", 16), h("span", {}, status === "operator" && holder ? t("action.takeover_from", { name: holder.name }) : t("action.takeover")));
+    const takeLabel = status === "operator" && holder ? t("action.takeover_from", { name: holder.name }) : t("action.takeover");
+    this.takeBtn.title = takeLabel;
+    replace(this.takeBtn, icon("hand", 16), h("span", {}, takeLabel));
     this.releaseBtn.hidden = status !== "operator";
     this.closeBtn.hidden = !status || status === "closed";
     const closed = status === "closed";
@@ -271,6 +278,9 @@ export class Conversation {
       case "typing":
         this.onTyping(event);
         break;
+      case "message_delta":
+        this.onDelta(event);
+        break;
       case "read":
         if (event.reader === "user") {
           this.patchSummary({ visitor_read_seq: Math.max(this.summary?.visitor_read_seq || 0, event.seq) });
@@ -316,7 +326,10 @@ export class Conversation {
     if (stick || (m.sender === "operator" && session.isMine(m.client_id))) this.scrollToBottom(false);
     else if (m.sender !== "system") this.newPill.hidden = false;
     if (m.sender === "user") this.clearTyping("user");
-    if (m.sender === "assistant") this.clearTyping("assistant");
+    if (m.sender === "assistant") {
+      this.clearTyping("assistant");
+      this.clearStreams();
+    }
     this.scheduleRead();
   }
 
@@ -414,6 +427,39 @@ export class Conversation {
   scrollToBottom(smooth) {
     this.listEl.scrollTo({ top: this.listEl.scrollHeight, behavior: smooth ? "smooth" : "auto" });
     this.newPill.hidden = true;
+  }
+
+  // ---- an assistant answer while it is generated ----------------------------------
+
+  onDelta(event) {
+    const stick = this.atBottom();
+    this.streams.set(event.stream_id, (this.streams.get(event.stream_id) || "") + event.text);
+    clearTimeout(this.streamTimer);
+    this.streamTimer = setTimeout(() => this.clearStreams(), STREAM_FORGET_MS);
+    this.renderStreams();
+    if (stick) this.scrollToBottom(false);
+  }
+
+  clearStreams() {
+    clearTimeout(this.streamTimer);
+    this.streams.clear();
+    this.renderStreams();
+  }
+
+  renderStreams() {
+    replace(
+      this.streamEl,
+      [...this.streams.values()].map((text) => {
+        const body = h("div", { class: "msg-body" });
+        body.textContent = text;
+        return h(
+          "div",
+          { class: "msg msg-assistant streaming" },
+          h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, t("sender.assistant")), h("span", { class: "msg-time" }, t("typing.assistant"))),
+          body,
+        );
+      }),
+    );
   }
 
   // ---- typing ----------------------------------------------------------------------

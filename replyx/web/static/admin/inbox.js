@@ -291,7 +291,7 @@ export class InboxList {
           ),
           h(
             "span",
-            { class: "item-preview" },
+            { class: `item-preview${last && last.sender === "system" ? " preview-system" : ""}` },
             who ? h("span", { class: "preview-who" }, who) : null,
             h("span", { class: "preview-text" }, last ? preview(last.text) : t("inbox.no_messages")),
           ),

@@ -1,0 +1,558 @@
+"""The operator panel at /admin in headless Chromium, against a real replyx and real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import re
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
+
+from tests.support.chat import (
+    ChatSocket,
+    Owner,
+    Visitor,
+    create_assistant,
+    create_owner,
+    login,
+    open_dialog,
+    socket_paths,
+)
+from tests.support.processes import ReplyxProcess, free_port
+from tests.support.timing import scaled
+
+T = TypeVar("T")
+WAIT_MS = scaled(10) * 1000
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 768, "height": 1024}
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b> & done'
+
+
+class ShopSite:
+    """A customer's site on another loopback origin, serving one page that holds the snippet."""
+
+    def __init__(self) -> None:
+        self.html = b""
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(site.html)))
+                self.end_headers()
+                self.wfile.write(site.html)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        """host:port of the site, as entered in allowed domains."""
+        return f"127.0.0.1:{self.httpd.server_address[1]}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class SocketLoop:
+    """An asyncio loop in a thread, so sync Playwright tests can hold real WebSocket clients."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run a coroutine on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(scaled(timeout))
+
+    def connect(self, server: ReplyxProcess, path: str) -> ChatSocket:
+        """Open a heartbeat-answering socket and wait for its `ready`."""
+
+        async def opened() -> ChatSocket:
+            sock = await ChatSocket.connect(server.ws_url + path)
+            await sock.ready()
+            return sock
+
+        return self.run(opened())
+
+    def stop(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(scaled(5))
+
+
+@pytest.fixture(scope="module")
+def sockets() -> Iterator[SocketLoop]:
+    """A loop thread for the module's socket clients."""
+    loop = SocketLoop()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def panel_owner(server: ReplyxProcess) -> Owner:
+    """An owner account of its own, so other tests' dialogs never show in this inbox."""
+    return create_owner(server, "panel")
+
+
+@pytest.fixture(scope="module")
+def colleague(server: ReplyxProcess, panel_owner: Owner) -> Owner:
+    """A second operator of the same owner account."""
+    email = f"colleague-{uuid.uuid4().hex[:8]}@example.test"
+    password = uuid.uuid4().hex
+    server.cli("admin", "add-operator", "--owner", panel_owner.email, "--email", email, "--password", password)
+    return login(server.url, email, password)
+
+
+@pytest.fixture(scope="module")
+def shop(server: ReplyxProcess, panel_owner: Owner) -> dict[str, Any]:
+    """An assistant of the panel owner."""
+    return create_assistant(server.url, panel_owner, name="Corner shop", greeting="Hello! How can I help?")
+
+
+def new_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> tuple[BrowserContext, Page]:
+    """A fresh browser context (own sessionStorage) and page."""
+    context = browser.new_context(viewport=viewport, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return context, page
+
+
+def log_in(page: Page, server: ReplyxProcess, owner: Owner, route: str = "") -> None:
+    """Open the panel and log in through the form."""
+    page.goto(f"{server.url}/admin{route}")
+    page.fill("#login-email", owner.email)
+    page.fill("#login-password", owner.password)
+    page.click(".login-card button[type=submit]")
+    expect(page.locator(".rail")).to_be_visible(timeout=WAIT_MS)
+
+
+def visitor_says(server: ReplyxProcess, visitor: Visitor, text: str) -> dict[str, Any]:
+    """The visitor sends a message over REST."""
+    response = httpx.post(
+        f"{server.url}/api/site/dialogs/{visitor.dialog_id}/messages",
+        json={"text": text, "client_id": uuid.uuid4().hex},
+        headers=visitor.headers,
+    )
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def dialog_item(page: Page, dialog_id: int) -> Any:
+    """The inbox row of a dialog."""
+    return page.locator(f'.dialog-item[data-dialog-id="{dialog_id}"]')
+
+
+def test_login_then_visitor_dialog_and_messages_arrive_live(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any], sockets: SocketLoop
+) -> None:
+    """A new dialog appears in the inbox and its messages in the open view, without a reload."""
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{server.url}/admin")
+        page.fill("#login-email", panel_owner.email)
+        page.fill("#login-password", "wrong password")
+        page.click(".login-card button[type=submit]")
+        expect(page.locator(".login-card .form-error")).to_be_visible()
+        log_in(page, server, panel_owner)
+        page.evaluate("window.__loaded = true")
+
+        visitor = open_dialog(server.url, shop)
+        visitor_says(server, visitor, "Where is my order?")
+        item = dialog_item(page, visitor.dialog_id)
+        expect(item).to_contain_text("Where is my order?")
+        expect(item.locator(".unread")).to_be_visible()
+
+        item.click()
+        history = page.locator(".history")
+        expect(history.locator(".msg-user .msg-body")).to_have_text(["Where is my order?"])
+        expect(item.locator(".unread")).to_have_count(0)
+
+        visitor_says(server, visitor, "It has been a week.")
+        expect(history.locator(".msg-user .msg-body").last).to_have_text("It has been a week.")
+        seqs = [int(s) for s in history.locator(".msg[data-seq]").evaluate_all("els => els.map(e => e.dataset.seq)")]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+        expect(item).to_contain_text("It has been a week.")
+
+        site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+        sockets.run(site.send_json({"type": "typing", "state": "start"}))
+        expect(page.locator(".convo .typing")).to_contain_text("typing")
+        sockets.run(site.send_json({"type": "typing", "state": "stop"}))
+        expect(page.locator(".convo .typing")).to_be_hidden()
+
+        page.fill(".composer-input", "Let me check that for you.")
+        page.press(".composer-input", "Enter")
+        mine = history.locator(".msg-operator.mine .msg-body")
+        expect(mine).to_have_text(["Let me check that for you."])
+        expect(page.locator(".pending-list .msg")).to_have_count(0)
+        got = sockets.run(_message_with_text(site, "Let me check that for you."))
+        assert got["sender"] == "operator"
+        expect(page.locator(".convo-state")).to_contain_text("You are handling this conversation")
+        assert page.evaluate("window.__loaded") is True
+        sockets.run(site.close())
+    finally:
+        context.close()
+
+
+async def _message_with_text(sock: ChatSocket, text: str, timeout: float = 10) -> dict[str, Any]:
+    while True:
+        event = await sock.next(timeout, type="message")
+        if event["message"]["text"] == text:
+            return event["message"]  # type: ignore[no-any-return]
+
+
+async def _status(sock: ChatSocket, status: str, timeout: float = 10) -> dict[str, Any]:
+    while True:
+        event = await sock.next(timeout, type="status")
+        if event["status"] == status:
+            return event
+
+
+def test_two_operators_see_takeover_and_reply_live(
+    browser: Browser,
+    server: ReplyxProcess,
+    panel_owner: Owner,
+    colleague: Owner,
+    shop: dict[str, Any],
+    sockets: SocketLoop,
+) -> None:
+    """One operator takes over and replies; the other operator and the visitor see both live."""
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "Can a human help me?")
+    site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+    first_ctx, first = new_page(browser)
+    second_ctx, second = new_page(browser)
+    try:
+        log_in(first, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        log_in(second, server, colleague, f"#/inbox/{visitor.dialog_id}")
+        for page in (first, second):
+            expect(page.locator(".history .msg-user .msg-body")).to_have_text(["Can a human help me?"])
+            expect(page.locator(".convo-actions [data-action=takeover]")).to_be_visible()
+
+        first.click(".convo-actions [data-action=takeover]")
+        expect(first.locator(".convo-state")).to_contain_text("You are handling this conversation")
+        holder = second.locator(".convo-state .holder")
+        expect(holder).to_contain_text("Handled by panel-")
+        expect(second.locator(".convo-state .chip")).to_have_text("Operator")
+        expect(dialog_item(second, visitor.dialog_id).locator(".chip")).to_have_text("Operator")
+        expect(second.locator(".convo-actions [data-action=takeover]")).to_contain_text("Take over from")
+        expect(second.locator(".convo-actions [data-action=release]")).to_be_visible()
+        status = sockets.run(_status(site, "operator"))
+        assert status["operator"]["name"].startswith("panel-")
+
+        first.fill(".composer-input", "Hi, I am here to help.")
+        first.press(".composer-input", "Enter")
+        expect(second.locator(".history .msg-operator .msg-body").last).to_have_text("Hi, I am here to help.")
+        expect(second.locator(".history .msg-operator").last).not_to_have_class("mine")
+        reply = sockets.run(_message_with_text(site, "Hi, I am here to help."))
+        assert reply["sender"] == "operator"
+
+        second.click(".convo-actions [data-action=release]")
+        expect(first.locator(".convo-state .chip")).to_have_text("Assistant")
+        sockets.run(_status(site, "ai"))
+        first.click(".convo-actions [data-action=close]")
+        expect(second.locator(".convo-state .chip")).to_have_text("Closed")
+        expect(second.locator(".composer-input")).to_be_disabled()
+        sockets.run(_status(site, "closed"))
+        texts = [m["text"] for m in site.received_messages()]
+        assert texts.count("Hi, I am here to help.") == 1
+    finally:
+        sockets.run(site.close())
+        first_ctx.close()
+        second_ctx.close()
+
+
+def test_visitor_html_is_shown_as_text_and_never_runs(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """Stored XSS: HTML and script from a visitor appear literally in the preview and the dialog."""
+    context, page = new_page(browser)
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    try:
+        log_in(page, server, panel_owner)
+        visitor = open_dialog(server.url, shop)
+        visitor_says(server, visitor, XSS)
+        item = dialog_item(page, visitor.dialog_id)
+        expect(item.locator(".preview-text")).to_have_text(XSS)
+        item.click()
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text([XSS])
+        page.reload()
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text([XSS])
+        expect(dialog_item(page, visitor.dialog_id).locator(".preview-text")).to_have_text(XSS)
+        assert page.locator(".history img, .history script, .history b, .dialog-list img, .dialog-list b").count() == 0
+        assert page.evaluate("window.__xss") is None
+        assert alerts == []
+    finally:
+        context.close()
+
+
+def test_assistant_created_in_panel_embeds_a_working_widget(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner
+) -> None:
+    """Create an assistant with a domain and FAQ; its copied snippet opens a working widget."""
+    context, page = new_page(browser)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    shop_site = ShopSite()
+    try:
+        log_in(page, server, panel_owner, "#/assistants/new")
+        page.fill("#a-name", "Parcel help")
+        page.fill("#a-greeting", "Hi! Ask me about parcels.")
+        page.fill("#a-domains", f"http://{shop_site.host}/")
+        page.press("#a-domains", "Enter")
+        expect(page.locator(f'.chip-domain[data-domain="{shop_site.host}"]')).to_be_visible()
+        page.click("[data-action=add-faq]")
+        page.locator(".faq-q").last.fill("How long does parcel delivery take?")
+        page.locator(".faq-a").last.fill("Parcels arrive within three working days.")
+        page.click("[data-action=save]")
+        expect(page).to_have_url(_assistant_url_re(server))
+        assistant_id = int(page.url.rsplit("/", 1)[1])
+        code = page.locator(".embed-code")
+        expect(code).to_contain_text("data-site-token")
+
+        page.click("[data-action=copy-embed]")
+        expect(page.locator("[data-action=copy-embed]")).to_contain_text("Copied")
+        snippet = page.evaluate("navigator.clipboard.readText()")
+        assert snippet == code.text_content()
+        assert "/widget.js" in snippet
+
+        stored = httpx.get(f"{server.url}/api/assistants/{assistant_id}", headers=panel_owner.headers).json()
+        assert stored["allowed_domains"] == [shop_site.host]
+        assert stored["faq"] == [
+            {"question": "How long does parcel delivery take?", "answer": "Parcels arrive within three working days."}
+        ]
+
+        site_ctx = browser.new_context(viewport=DESKTOP)
+        try:
+            site_page = site_ctx.new_page()
+            site_page.set_default_timeout(WAIT_MS)
+            shop_site.html = f"<!doctype html><title>Shop</title><h1>Shop</h1>{snippet}".encode()
+            site_page.goto(f"http://{shop_site.host}/")
+            site_page.locator(".launcher").click()
+            chat = site_page.frame_locator("iframe")
+            expect(chat.locator("#messages")).to_contain_text("Hi! Ask me about parcels.")
+            chat.locator("#input").fill("How long does parcel delivery take?")
+            chat.locator("#input").press("Enter")
+            expect(chat.locator("#messages")).to_contain_text("three working days")
+        finally:
+            site_ctx.close()
+
+        page.click("[data-nav=inbox]")
+        page.click(".filter[data-filter=active]")
+        expect(page.locator(".dialog-list")).to_contain_text("three working days")
+    finally:
+        shop_site.stop()
+        context.close()
+
+
+def _assistant_url_re(server: ReplyxProcess) -> Any:
+    return re.compile(re.escape(f"{server.url}/admin#/assistants/") + r"\d+$")
+
+
+def test_connections_page_counts_rise_and_drop(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any], sockets: SocketLoop
+) -> None:
+    """Sockets opened by the test show per pool on their dialog's row and leave when closed."""
+    visitor = open_dialog(server.url, shop)
+    paths = socket_paths(visitor, panel_owner)
+    context, page = new_page(browser)
+    opened: list[ChatSocket] = []
+    try:
+        log_in(page, server, panel_owner, "#/connections")
+        row = page.locator(f'tr[data-dialog="{visitor.dialog_id}"]')
+        expect(page.locator(".stat-card[data-stat=inbox] .stat-value")).not_to_have_text("0")
+        expect(row).to_have_count(0)
+
+        opened += [sockets.connect(server, paths["site"]) for _ in range(2)]
+        opened.append(sockets.connect(server, paths["widget"]))
+        opened.append(sockets.connect(server, paths["admin"]))
+        expect(row.locator("[data-pool=site]")).to_have_text("2")
+        expect(row.locator("[data-pool=widget]")).to_have_text("1")
+        expect(row.locator("[data-pool=admin]")).to_have_text("1")
+        expect(row.locator("[data-pool=total]")).to_have_text("4")
+        expect(row).to_contain_text("online")
+
+        sockets.run(opened.pop(0).close())
+        expect(row.locator("[data-pool=site]")).to_have_text("1")
+        expect(row.locator("[data-pool=total]")).to_have_text("3")
+        sockets.run(opened.pop(0).close())
+        sockets.run(opened.pop(0).close())
+        expect(row.locator("[data-pool=total]")).to_have_text("1")
+        expect(row).to_contain_text("offline")
+        sockets.run(opened.pop(0).close())
+        expect(row).to_have_count(0)
+    finally:
+        for sock in opened:
+            sockets.run(sock.close())
+        context.close()
+
+
+def test_expired_session_returns_to_login_and_keeps_the_draft(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """A 401 shows the login form; after logging in the dialog and its unsent draft are back."""
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "Are you open on Sunday?")
+    context, page = new_page(browser)
+    try:
+        log_in(page, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        page.fill(".composer-input", "We are open from ten to")
+        page.evaluate("sessionStorage.setItem('replyx.token', 'expired.token.value')")
+        page.click(".convo-actions [data-action=takeover]")
+        expect(page.locator(".login-card .notice")).to_be_visible()
+        page.fill("#login-email", panel_owner.email)
+        page.fill("#login-password", panel_owner.password)
+        page.click(".login-card button[type=submit]")
+        expect(page.locator(".composer-input")).to_have_value("We are open from ten to")
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text(["Are you open on Sunday?"])
+    finally:
+        context.close()
+
+
+def test_reply_sent_while_offline_is_delivered_once_after_reconnect(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any], sockets: SocketLoop
+) -> None:
+    """A reply typed while the connection is down stays pending, then arrives exactly once."""
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "Hello?")
+    site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+    context, page = new_page(browser)
+    offline = threading.Event()
+    routes: list[WebSocketRoute] = []
+    urls: list[str] = []
+    lost: list[int] = []
+
+    def dialog_socket(ws: WebSocketRoute) -> None:
+        urls.append(ws.url)
+        if offline.is_set():
+            ws.close(code=1013, reason="server at capacity")
+            return
+        ws.connect_to_server()
+        routes.append(ws)
+
+    def replies(route: Route) -> None:
+        if offline.is_set():
+            route.abort()
+        elif not lost:
+            lost.append(route.fetch().status)  # stored by the server, but the answer never arrives
+            route.fulfill(status=503, json={"detail": "storage is unavailable, retry shortly"})
+        else:
+            route.continue_()
+
+    try:
+        page.route_web_socket(re.compile(rf"/ws/dialogs/{visitor.dialog_id}\b"), dialog_socket)
+        page.route(f"{server.url}/api/dialogs/{visitor.dialog_id}/messages", replies)
+        log_in(page, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text(["Hello?"])
+
+        offline.set()
+        routes[-1].close(code=1012, reason="server restarting")
+        expect(page.locator(".convo-banner")).to_be_visible()
+        page.fill(".composer-input", "Sorry for the wait!")
+        page.press(".composer-input", "Enter")
+        pending = page.locator(".pending-list .msg.pending")
+        expect(pending).to_have_count(1)
+        page.wait_for_timeout(scaled(1.5) * 1000)
+        stored = httpx.get(f"{server.url}/api/dialogs/{visitor.dialog_id}/messages", headers=panel_owner.headers)
+        assert "Sorry for the wait!" not in [m["text"] for m in stored.json()["messages"]]
+
+        offline.clear()
+        expect(pending).to_have_count(0, timeout=WAIT_MS * 3)
+        expect(page.locator(".history .msg-operator.mine .msg-body")).to_have_text(["Sorry for the wait!"])
+        expect(page.locator(".convo-banner")).to_be_hidden()
+        assert lost == [201]
+        assert any("since=" in url and not url.endswith("since=0") for url in urls[1:])
+        sockets.run(_message_with_text(site, "Sorry for the wait!"))
+        stored = httpx.get(f"{server.url}/api/dialogs/{visitor.dialog_id}/messages", headers=panel_owner.headers)
+        assert [m["text"] for m in stored.json()["messages"]].count("Sorry for the wait!") == 1
+        page.reload()
+        expect(page.locator(".history .msg-operator .msg-body")).to_have_text(["Sorry for the wait!"])
+        assert [m["text"] for m in site.received_messages()].count("Sorry for the wait!") == 1
+    finally:
+        sockets.run(site.close())
+        context.close()
+
+
+def test_screenshots_of_the_panel(
+    browser: Browser,
+    server: ReplyxProcess,
+    panel_owner: Owner,
+    shop: dict[str, Any],
+    artifacts: Path,
+) -> None:
+    """Inbox, dialog, assistant and connections pages at 1280 px and 768 px, in English and Russian."""
+    waiting = open_dialog(server.url, shop)
+    visitor_says(server, waiting, "Hi! My parcel says delivered but it is not here.")
+    httpx.post(f"{server.url}/api/site/dialogs/{waiting.dialog_id}/handoff", headers=waiting.headers)
+    talk = open_dialog(server.url, shop)
+    visitor_says(server, talk, "Do you deliver on weekends?\nI am at home only on Saturday.")
+    httpx.post(
+        f"{server.url}/api/dialogs/{talk.dialog_id}/messages",
+        json={"text": "Yes, Saturday delivery is available in the city."},
+        headers=panel_owner.headers,
+    )
+    visitor_says(server, talk, "Great, thank you!")
+    context, page = new_page(browser)
+    try:
+        log_in(page, server, panel_owner)
+        expect(dialog_item(page, waiting.dialog_id)).to_have_class(_has("status-requested"))
+        first = page.locator(".dialog-list .dialog-item").first
+        expect(first).to_have_attribute("data-status", "requested")
+        shots = {"admin-inbox.png": "#/inbox", "admin-dialog.png": f"#/inbox/{talk.dialog_id}"}
+        for name, route in shots.items():
+            page.goto(f"{server.url}/admin{route}")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(artifacts / name))
+        expect(page.locator(".history .msg")).not_to_have_count(0)
+
+        page.goto(f"{server.url}/admin#/assistants/{shop['id']}")
+        expect(page.locator(".embed-code")).to_contain_text("widget.js")
+        page.screenshot(path=str(artifacts / "admin-assistant.png"))
+        page.goto(f"{server.url}/admin#/connections")
+        expect(page.locator(".stat-card[data-stat=total] .stat-value")).not_to_have_text("0")
+        page.screenshot(path=str(artifacts / "admin-connections.png"))
+
+        page.set_viewport_size(TABLET)
+        page.goto(f"{server.url}/admin#/inbox/{talk.dialog_id}")
+        expect(page.locator(".composer-input")).to_be_visible()
+        expect(page.locator(".list-pane")).to_be_hidden()
+        page.screenshot(path=str(artifacts / "admin-dialog-768.png"))
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= TABLET["width"]
+        page.click(".back-btn")
+        expect(page.locator(".list-pane")).to_be_visible()
+        page.screenshot(path=str(artifacts / "admin-inbox-768.png"))
+
+        page.set_viewport_size(DESKTOP)
+        page.click(".rail .lang-switch [data-lang=ru]")
+        expect(page.locator(".rail [data-nav=inbox]")).to_contain_text("Входящие")
+        page.goto(f"{server.url}/admin#/inbox/{waiting.dialog_id}")
+        expect(page.locator(".convo-state")).to_contain_text("Ждёт оператора")
+        page.screenshot(path=str(artifacts / "admin-dialog-ru.png"))
+        page.reload()
+        expect(page.locator(".rail [data-nav=inbox]")).to_contain_text("Входящие")
+        page.click(".rail .lang-switch [data-lang=en]")
+        expect(page.locator(".rail [data-nav=inbox]")).to_contain_text("Inbox")
+    finally:
+        context.close()
+    for name in ("admin-inbox.png", "admin-dialog.png", "admin-assistant.png", "admin-dialog-768.png"):
+        assert (artifacts / name).stat().st_size > 10_000
+
+
+def _has(css_class: str) -> Any:
+    return re.compile(rf"(^|\s){re.escape(css_class)}(\s|$)")
