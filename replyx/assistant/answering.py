@@ -70,6 +70,52 @@ class Dropped(Exception):
     """The dialog left state ``ai`` while the answer was being made."""
 
 
+class DeltaPublisher:
+    """Publishes an answer's fragments as ``message_delta`` events, merged over DELTA_INTERVAL.
+
+    A timer, not the next fragment, sends what is pending, so text the model
+    streamed before a pause reaches the sockets without waiting for the pause to end.
+    """
+
+    def __init__(self, ctx: ChatContext, dialog_id: int, stream_id: str) -> None:
+        self.ctx = ctx
+        self.dialog_id = dialog_id
+        self.stream_id = stream_id
+        self._pending = ""
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, text: str) -> None:
+        """Queue a fragment for the next event."""
+        self._pending += text
+
+    async def __aenter__(self) -> DeltaPublisher:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._done.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), DELTA_INTERVAL)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        text, self._pending = self._pending, ""
+        event = protocol.message_delta_event(self.dialog_id, self.stream_id, text)
+        try:
+            await publish(self.ctx, self.dialog_id, None, event)
+        except Exception as error:
+            # The stored final message still reaches everyone; a lost fragment only shows late.
+            log.warning("Could not publish a fragment of the answer in dialog %s: %r", self.dialog_id, error)
+
+
 class AssistantResponder:
     """Answers visitor messages from the knowledge base or from a configured model."""
 
@@ -228,30 +274,20 @@ class AssistantResponder:
         """Publish the model's answer as it comes; returns it whole (cut at the length limit)."""
         loop = asyncio.get_running_loop()
         limit = ctx.settings.max_message_length
-        answer, pending = "", ""
-        last_delta = last_check = loop.time()
-
-        async def flush() -> None:
-            nonlocal pending, last_delta
-            if pending:
-                event = protocol.message_delta_event(facts.dialog_id, stream_id, pending)
-                await publish(ctx, facts.dialog_id, None, event)
-                pending, last_delta = "", loop.time()
-
+        answer = ""
+        last_check = loop.time()
         try:
             async with (
                 asyncio.timeout(self.settings.llm_total_timeout),
+                DeltaPublisher(ctx, facts.dialog_id, stream_id) as deltas,
                 contextlib.aclosing(self.model.stream(endpoint, messages)) as fragments,
             ):
                 async for fragment in fragments:
-                    room = limit - len(answer)
-                    answer += fragment[:room]
-                    pending += fragment[:room]
-                    now = loop.time()
-                    if now - last_delta >= DELTA_INTERVAL:
-                        await flush()
-                    if now - last_check >= STATUS_CHECK_INTERVAL:
-                        last_check = now
+                    kept = fragment[: limit - len(answer)]
+                    answer += kept
+                    deltas.add(kept)
+                    if loop.time() - last_check >= STATUS_CHECK_INTERVAL:
+                        last_check = loop.time()
                         if await _status(ctx, facts.dialog_id) != "ai":
                             raise Dropped
                     if len(answer) >= limit:
@@ -260,7 +296,6 @@ class AssistantResponder:
         except TimeoutError as exc:
             timeout = self.settings.llm_total_timeout
             raise ModelError(f"the answer took longer than {timeout:g} s") from exc
-        await flush()
         if not answer.strip():
             raise ModelError("the model's answer was empty")
         return answer
