@@ -5,7 +5,7 @@
 import { ApiError, get, post, socketUrl } from "./api.js";
 import { h, icon, replace, toast } from "./dom.js";
 import { avatarFor, clock, dayLabel, fullTime, visitorName } from "./format.js";
-import { t } from "./i18n.js";
+import { systemText, t } from "./i18n.js";
 import { renderConnection, statusChip } from "./inbox.js";
 import { session } from "./session.js";
 import { LiveSocket, UNAUTHORIZED } from "./socket.js";
@@ -169,9 +169,7 @@ export class Conversation {
     const mine = Boolean(holder && session.me && holder.id === session.me.id);
     replace(this.stateEl, status ? statusChip(status) : null, h("span", { class: "holder", dataset: { holder: holder ? holder.name : "" } }, holderText(status, holder, mine)));
     this.takeBtn.hidden = !status || status === "closed" || mine;
-    const takeLabel = status === "operator" && holder ? t("action.takeover_from", { name: holder.name }) : t("action.takeover");
-    this.takeBtn.title = takeLabel;
-    replace(this.takeBtn, icon("hand", 16), h("span", {}, takeLabel));
+    this.takeBtn.title = status === "operator" && holder ? t("action.takeover_from", { name: holder.name }) : t("action.takeover");
     this.releaseBtn.hidden = status !== "operator";
     this.closeBtn.hidden = !status || status === "closed";
     const closed = status === "closed";
@@ -216,7 +214,7 @@ export class Conversation {
             "dl",
             { class: "kvs" },
             row(t("details.status"), statusChip(d.status)),
-            row(t("details.holder"), holderText(d.status, holder, mine), { class: "details-holder" }),
+            row(t("details.holder"), holderShort(d.status, holder, mine), { class: "details-holder" }),
             row(t("details.assistant"), this.store.assistantName(d.assistant_id)),
             row(t("details.dialog"), `#${d.id}`),
             row(t("details.started"), fullTime(d.created_at)),
@@ -376,7 +374,7 @@ export class Conversation {
     if (grouped) classes.push("grouped");
     if (mine) classes.push("mine");
     const body = h("div", { class: "msg-body" });
-    body.textContent = m.text; // visitor text: always text, never HTML
+    body.textContent = m.sender === "system" ? systemText(m.text) : m.text; // always text, never HTML
     if (m.sender === "system") {
       return h("div", { class: classes.join(" "), dataset: { seq: String(m.seq) } }, h("span", { class: "system-text" }, body), h("time", { class: "msg-time", datetime: m.created_at }, clock(m.created_at)));
     }
@@ -666,6 +664,13 @@ export class Conversation {
 function sameAuthor(a, b) {
   if (a.sender !== "operator") return true;
   return session.isMine(a.client_id) === session.isMine(b.client_id);
+}
+
+function holderShort(status, holder, mine) {
+  if (status === "operator") return mine ? t("holder.you_short") : holder ? holder.name : "?";
+  if (status === "ai") return t("sender.assistant");
+  if (status === "requested") return t("holder.nobody");
+  return "—";
 }
 
 function holderText(status, holder, mine) {

@@ -34,7 +34,7 @@ const STRINGS = {
     "conn.offline": "Offline",
 
     "inbox.title": "Inbox",
-    "inbox.search": "Search visitors and messages",
+    "inbox.search": "Search conversations",
     "inbox.filters": "Filter by status",
     "inbox.no_messages": "No messages yet",
     "inbox.no_match": "Nothing matches the search.",
@@ -59,8 +59,13 @@ const STRINGS = {
     "holder.operator": "Handled by {name}",
     "holder.you": "You are handling this conversation",
     "holder.you_short": "You",
+    "holder.nobody": "Nobody yet",
     "holder.closed": "Conversation closed",
 
+    "system.requested": "The visitor asked for a human operator.",
+    "system.joined": "{name} joined the conversation.",
+    "system.released": "The assistant is back in the conversation.",
+    "system.closed": "The conversation was closed.",
     "sender.operator": "Operator",
     "sender.assistant": "Assistant",
     "sender.you": "You",
@@ -234,7 +239,7 @@ const STRINGS = {
     "conn.offline": "Нет связи",
 
     "inbox.title": "Входящие",
-    "inbox.search": "Поиск по посетителям и сообщениям",
+    "inbox.search": "Поиск по диалогам",
     "inbox.filters": "Фильтр по статусу",
     "inbox.no_messages": "Сообщений пока нет",
     "inbox.no_match": "Ничего не найдено.",
@@ -259,8 +264,13 @@ const STRINGS = {
     "holder.operator": "Ведёт {name}",
     "holder.you": "Диалог ведёте вы",
     "holder.you_short": "Вы",
+    "holder.nobody": "Пока никто",
     "holder.closed": "Диалог закрыт",
 
+    "system.requested": "Посетитель попросил оператора.",
+    "system.joined": "{name} подключается к диалогу.",
+    "system.released": "Диалог снова ведёт ассистент.",
+    "system.closed": "Диалог закрыт.",
     "sender.operator": "Оператор",
     "sender.assistant": "Ассистент",
     "sender.you": "Вы",
@@ -406,6 +416,14 @@ const STRINGS = {
   },
 };
 
+// The server writes handoff notices in English; they are shown in the interface language.
+const SYSTEM_NOTICES = [
+  [/^The visitor asked for a human operator\.$/, "system.requested"],
+  [/^(.+) joined the conversation\.$/, "system.joined"],
+  [/^The assistant is back in the conversation\.$/, "system.released"],
+  [/^The conversation was closed\.$/, "system.closed"],
+];
+
 const listeners = new Set();
 
 function initial() {
@@ -440,6 +458,15 @@ export function t(key, vars) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   if (!vars) return text;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+/** A system message's text in the interface language (unknown texts stay as they are). */
+export function systemText(text) {
+  for (const [pattern, key] of SYSTEM_NOTICES) {
+    const match = pattern.exec(text);
+    if (match) return t(key, { name: match[1] || "" });
+  }
+  return text;
 }
 
 export const STRING_KEYS = Object.keys(STRINGS.en);

@@ -4,7 +4,7 @@
 import { get, socketUrl } from "./api.js";
 import { h, icon, replace } from "./dom.js";
 import { avatarFor, preview, shortTime, visitorName } from "./format.js";
-import { t } from "./i18n.js";
+import { systemText, t } from "./i18n.js";
 import { session } from "./session.js";
 import { LiveSocket, UNAUTHORIZED } from "./socket.js";
 
@@ -293,7 +293,7 @@ export class InboxList {
             "span",
             { class: `item-preview${last && last.sender === "system" ? " preview-system" : ""}` },
             who ? h("span", { class: "preview-who" }, who) : null,
-            h("span", { class: "preview-text" }, last ? preview(last.text) : t("inbox.no_messages")),
+            h("span", { class: "preview-text" }, last ? preview(last.sender === "system" ? systemText(last.text) : last.text) : t("inbox.no_messages")),
           ),
           h(
             "span",

@@ -4,8 +4,10 @@
 const TOKEN_KEY = "replyx.token";
 const DRAFTS_KEY = "replyx.drafts";
 const OUTBOX_KEY = "replyx.outbox";
-const MINE_KEY = "replyx.mine";
-const MINE_LIMIT = 500; // client_ids of own replies remembered, to label them "You"
+// client_ids of the operator's own replies, kept per operator in localStorage so that
+// "You" labels survive reloads and new tabs; only the newest are remembered.
+const MINE_PREFIX = "replyx.mine.";
+const MINE_LIMIT = 2000;
 
 const expiredListeners = new Set();
 
@@ -52,7 +54,7 @@ export const session = {
 
   /** Explicit log out: forget everything of this session. */
   logout() {
-    for (const key of [DRAFTS_KEY, OUTBOX_KEY, MINE_KEY]) sessionStorage.removeItem(key);
+    for (const key of [DRAFTS_KEY, OUTBOX_KEY]) sessionStorage.removeItem(key);
     this.expire("logout");
   },
 
@@ -80,13 +82,36 @@ export const session = {
     writeJson(OUTBOX_KEY, all);
   },
 
+  mineList() {
+    const key = MINE_PREFIX + (this.me ? this.me.id : 0);
+    if (this.mineKey !== key) {
+      let list = [];
+      try {
+        list = JSON.parse(localStorage.getItem(key) || "[]");
+      } catch {
+        list = [];
+      }
+      this.mineKey = key;
+      this.mine = Array.isArray(list) ? list : [];
+      this.mineSet = new Set(this.mine);
+    }
+    return this.mine;
+  },
+
   rememberMine(clientId) {
-    const mine = readJson(MINE_KEY, []);
-    mine.push(clientId);
-    writeJson(MINE_KEY, mine.slice(-MINE_LIMIT));
+    const list = this.mineList().concat(clientId).slice(-MINE_LIMIT);
+    this.mine = list;
+    this.mineSet = new Set(list);
+    try {
+      localStorage.setItem(this.mineKey, JSON.stringify(list));
+    } catch {
+      /* labels only */
+    }
   },
 
   isMine(clientId) {
-    return Boolean(clientId) && readJson(MINE_KEY, []).includes(clientId);
+    if (!clientId) return false;
+    this.mineList();
+    return this.mineSet.has(clientId);
   },
 };
