@@ -122,7 +122,7 @@ class AssistantResponder:
     def __init__(self, settings: Settings, *, model: ChatCompletions | None = None) -> None:
         self.settings = settings
         self.model = model or ChatCompletions(timeout=settings.llm_timeout)
-        self._indexes: OrderedDict[int, tuple[str, KnowledgeBase]] = OrderedDict()
+        self._indexes: OrderedDict[int, tuple[str, asyncio.Future[KnowledgeBase]]] = OrderedDict()
         self._turns: dict[int, tuple[asyncio.Lock, int]] = {}
 
     async def aclose(self) -> None:
@@ -199,15 +199,22 @@ class AssistantResponder:
         """The assistant's index, built in a thread when its knowledge is new or changed."""
         key = fingerprint(facts.faq, facts.knowledge)
         cached = self._indexes.get(facts.assistant_id)
-        if cached is not None and cached[0] == key:
-            self._indexes.move_to_end(facts.assistant_id)
-            return cached[1]
-        index = await asyncio.to_thread(KnowledgeBase.build, faq=facts.faq, knowledge=facts.knowledge)
-        self._indexes[facts.assistant_id] = (key, index)
+        if cached is None or cached[0] != key:
+            # One build per change, shared by every answer waiting for it.
+            build = asyncio.ensure_future(
+                asyncio.to_thread(KnowledgeBase.build, faq=facts.faq, knowledge=facts.knowledge)
+            )
+            cached = (key, build)
+            self._indexes[facts.assistant_id] = cached
+            while len(self._indexes) > CACHED_INDEXES:
+                self._indexes.popitem(last=False)
         self._indexes.move_to_end(facts.assistant_id)
-        while len(self._indexes) > CACHED_INDEXES:
-            self._indexes.popitem(last=False)
-        return index
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._indexes.get(facts.assistant_id) is cached:
+                del self._indexes[facts.assistant_id]
+            raise
 
     async def search(self, knowledge: KnowledgeBase, question: str, limit: int) -> list[Hit]:
         """The best passages; in a thread only when the corpus is big enough to matter."""

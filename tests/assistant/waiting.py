@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -70,11 +71,44 @@ async def wait_for_log(server: ReplyxProcess, text: str, timeout: float = 10.0) 
     raise TimeoutError(f"the server never logged {text!r}")
 
 
-async def post_visitor_message(base_url: str, visitor: Visitor, text: str) -> dict[str, Any]:
+async def post_visitor_message(
+    base_url: str, visitor: Visitor, text: str, http: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
     """Send a visitor message over REST; returns the stored message (it never waits for an answer)."""
-    async with httpx.AsyncClient() as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(httpx.AsyncClient())
         response = await http.post(
             f"{base_url}/api/site/dialogs/{visitor.dialog_id}/messages", json={"text": text}, headers=visitor.headers
         )
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
+
+
+async def open_dialogs(base_url: str, assistant: dict[str, Any], count: int) -> list[Visitor]:
+    """Many visitors open dialogs at once, over one HTTP client."""
+    async with httpx.AsyncClient() as http:
+        responses = await asyncio.gather(
+            *(
+                http.post(f"{base_url}/api/site/dialogs", json={"site_token": assistant["site_token"]})
+                for _ in range(count)
+            )
+        )
+    visitors = []
+    for response in responses:
+        response.raise_for_status()
+        data = response.json()
+        visitors.append(
+            Visitor(data["dialog_id"], data["guest_id"], data["guest_token"], assistant["site_token"], assistant["id"])
+        )
+    return visitors
+
+
+async def wait_for_status(base_url: str, visitor: Visitor, status: str, timeout: float = 10.0) -> None:
+    """Return once the dialog is in this status."""
+    deadline = asyncio.get_running_loop().time() + scaled(timeout)
+    while asyncio.get_running_loop().time() < deadline:
+        if (await stored_messages(base_url, visitor))["status"] == status:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"dialog {visitor.dialog_id} never reached {status!r}")
