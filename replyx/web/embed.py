@@ -42,7 +42,12 @@ class ChatPage:
 
 
 def _sources(entry: str) -> list[str]:
-    """CSP host sources matching one allowed-domains entry the way origins.py matches an Origin."""
+    """CSP host sources for one allowed-domains entry: the host and its subdomains.
+
+    Without a scheme the browser matches the chat's own scheme (https also
+    admits http pages only when replyx itself is served over http); without a
+    port, the scheme's default port.
+    """
     scheme = entry.strip().lower().split("://", 1)[0] if "://" in entry else ""
     if scheme and scheme not in ("http", "https"):
         return []
@@ -51,10 +56,10 @@ def _sources(entry: str) -> list[str]:
     if not host or not _HOST.match(host) or (port and not _PORT.match(port)):
         return []
     host = host.removeprefix("*.")
-    # origins.py lets an entry without a port match every port, and its subdomains too.
     hosts = [host] if _IPV4.match(host) or host == "localhost" else [host, f"*.{host}"]
-    schemes = [scheme] if scheme else ["http", "https"]
-    return [f"{s}://{h}:{port or '*'}" for h in hosts for s in schemes]
+    prefix = f"{scheme}://" if scheme else ""
+    suffix = f":{port}" if port else ""
+    return [f"{prefix}{h}{suffix}" for h in hosts]
 
 
 def frame_ancestors(allowed_domains: list[str]) -> str:

@@ -213,6 +213,8 @@ function showInbox(id) {
     state.conversation = new Conversation({ dialogId: id, store: state.store });
     replace(state.main, h("div", { class: "page inbox-page" }, state.list.el, state.conversation.pane, state.conversation.details));
     state.conversation.start();
+    if (state.focusComposer) state.conversation.focusComposer();
+    state.focusComposer = false;
   } else {
     replace(state.main, h("div", { class: "page inbox-page no-dialog" }, state.list.el, emptyConversation(state.store)));
   }
@@ -233,8 +235,8 @@ document.addEventListener("keydown", (event) => {
     const current = links.findIndex((a) => a.classList.contains("active"));
     const step = event.key === "ArrowDown" ? 1 : -1;
     const next = links[Math.min(links.length - 1, Math.max(0, current + step))] || links[0];
+    state.focusComposer = true;
     location.hash = next.getAttribute("href");
-    requestAnimationFrame(() => state.conversation?.focusComposer());
   } else if (event.key === "/" && !typingTarget(event.target)) {
     event.preventDefault();
     document.querySelector(".search-input")?.focus();

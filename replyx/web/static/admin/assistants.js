@@ -170,15 +170,23 @@ class AssistantForm {
     });
     this.chips = h("div", { class: "chips" });
     this.faqList = h("div", { class: "faq-list" });
+    this.faqEmpty = h("p", { class: "faq-empty" }, t("form.faq_empty"));
+    this.dirtyEl = h("span", { class: "dirty", hidden: true }, t("form.dirty"));
     this.errorEl = h("div", { class: "form-error", role: "alert", hidden: true });
     this.saveBtn = h("button", { type: "submit", class: "btn btn-primary", dataset: { action: "save" } }, t(assistant ? "form.save" : "form.create"));
     for (const entry of assistant ? assistant.faq : []) this.addFaq(entry);
     this.renderChips();
+    this.syncFaqEmpty();
     const field = (id, label, control, help) =>
       h("div", { class: "field" }, h("label", { for: id }, label), control, help ? h("p", { class: "help" }, help) : null);
     this.form = h(
       "form",
-      { class: "editor-form", novalidate: true, onsubmit: (event) => this.submit(event) },
+      {
+        class: "editor-form",
+        novalidate: true,
+        onsubmit: (event) => this.submit(event),
+        oninput: () => this.markDirty(true),
+      },
       h(
         "section",
         { class: "card" },
@@ -203,6 +211,7 @@ class AssistantForm {
           h("button", { type: "button", class: "btn btn-sm", dataset: { action: "add-faq" }, onclick: () => this.addFaq(null, true) }, icon("plus", 14), h("span", {}, t("form.faq_add"))),
         ),
         h("p", { class: "help" }, t("form.faq_help")),
+        this.faqEmpty,
         this.faqList,
       ),
       h(
@@ -219,7 +228,13 @@ class AssistantForm {
         ),
       ),
       this.errorEl,
-      h("div", { class: "form-actions" }, this.saveBtn, assistant ? h("span", { class: "muted" }, t("form.created", { when: fullTime(assistant.created_at) })) : null),
+      h(
+        "div",
+        { class: "form-actions" },
+        this.saveBtn,
+        this.dirtyEl,
+        assistant ? h("span", { class: "muted created" }, t("form.created", { when: fullTime(assistant.created_at) })) : null,
+      ),
     );
     this.installEl = h("aside", { class: "install" });
     this.el = h(
@@ -234,6 +249,14 @@ class AssistantForm {
       h("div", { class: "editor-grid" }, this.form, this.installEl),
     );
     this.renderInstall();
+  }
+
+  markDirty(dirty) {
+    this.dirtyEl.hidden = !dirty;
+  }
+
+  syncFaqEmpty() {
+    this.faqEmpty.hidden = this.faqList.children.length > 0;
   }
 
   focus() {
@@ -258,7 +281,10 @@ class AssistantForm {
       this.showError(t("form.domain_invalid", { domain: value }));
       return;
     }
-    if (!this.domains.includes(value)) this.domains.push(value);
+    if (!this.domains.includes(value)) {
+      this.domains.push(value);
+      this.markDirty(true);
+    }
     this.domainInput.value = "";
     this.showError("");
     this.renderChips();
@@ -281,6 +307,7 @@ class AssistantForm {
               "aria-label": t("form.domain_remove", { domain }),
               onclick: () => {
                 this.domains = this.domains.filter((d) => d !== domain);
+                this.markDirty(true);
                 this.renderChips();
               },
             },
@@ -299,9 +326,25 @@ class AssistantForm {
       "div",
       { class: "faq-row" },
       h("div", { class: "faq-fields" }, question, answer),
-      h("button", { type: "button", class: "btn btn-icon btn-quiet", "aria-label": t("form.faq_remove"), title: t("form.faq_remove"), onclick: () => row.remove() }, icon("trash", 16)),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-icon btn-quiet",
+          "aria-label": t("form.faq_remove"),
+          title: t("form.faq_remove"),
+          onclick: () => {
+            row.remove();
+            this.syncFaqEmpty();
+            this.markDirty(true);
+          },
+        },
+        icon("trash", 16),
+      ),
     );
     this.faqList.append(row);
+    this.syncFaqEmpty();
+    if (focus) this.markDirty(true);
     if (focus) question.focus();
   }
 
@@ -343,6 +386,7 @@ class AssistantForm {
     try {
       const saved = this.assistant ? await patch(`/api/assistants/${this.assistant.id}`, body) : await post("/api/assistants", body);
       toast(t(this.assistant ? "form.saved" : "form.created_toast"), "success");
+      this.markDirty(false);
       this.onSaved(saved);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) this.showError(error.detail || error.message);

@@ -34,7 +34,9 @@ export class Conversation {
   constructor({ dialogId, store }) {
     this.id = dialogId;
     this.store = store;
-    this.summary = store.dialogs.get(dialogId) || null;
+    const known = store.dialogs.get(dialogId);
+    this.summary = known ? { ...known } : null;
+    this.live = {}; // status and holder as the socket last told them, newer than any REST answer
     this.messages = new Map(); // seq -> message
     this.contiguous = 0; // every seq up to here is present
     this.gaps = new Set();
@@ -63,8 +65,9 @@ export class Conversation {
     this.renderOutbox();
     this.socket.start();
     try {
-      this.summary = await get(`/api/dialogs/${this.id}`);
-      this.store.put(this.summary);
+      const fetched = await get(`/api/dialogs/${this.id}`);
+      this.summary = { ...fetched, ...this.live, last_seq: Math.max(fetched.last_seq, this.contiguous) };
+      this.store.put(fetched);
       this.renderHeader();
     } catch (error) {
       if (error instanceof ApiError && (error.status === 404 || error.status === 403)) this.showMissing();
@@ -271,7 +274,8 @@ export class Conversation {
         this.onReady(event);
         break;
       case "status":
-        this.patchSummary({ status: event.status, operator: event.operator });
+        this.live = { status: event.status, operator: event.operator };
+        this.patchSummary(this.live);
         break;
       case "typing":
         this.onTyping(event);
@@ -294,7 +298,10 @@ export class Conversation {
   }
 
   onReady(event) {
-    if (event.status) this.patchSummary({ status: event.status });
+    if (event.status) {
+      if (event.status !== this.live.status) this.live = { status: event.status };
+      this.patchSummary({ status: event.status });
+    }
     if (event.last_seq > this.contiguous) this.fillGap(this.contiguous, event.last_seq);
     this.flush();
     this.scheduleRead();

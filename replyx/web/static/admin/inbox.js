@@ -22,6 +22,7 @@ export class InboxStore {
     this.loaded = false;
     this.syncing = null;
     this.held = [];
+    this.fetching = new Map(); // dialog id -> events that arrived while its summary was fetched
     this.socket = new LiveSocket({
       url: () => socketUrl("/ws/dialogs", { token: session.token || "" }),
       onEvent: (event) => this.onEvent(event),
@@ -107,7 +108,8 @@ export class InboxStore {
     if (id === null || id === undefined) return;
     const dialog = this.dialogs.get(id);
     if (!dialog) {
-      if (event.type === "message" || event.type === "status") this.fetchOne(id);
+      if (this.fetching.has(id)) this.fetching.get(id).push(event);
+      else if (event.type === "message" || event.type === "status") this.fetchOne(id);
       return;
     }
     if (event.type === "message") {
@@ -131,13 +133,18 @@ export class InboxStore {
   }
 
   async fetchOne(id) {
+    if (this.fetching.has(id)) return;
+    this.fetching.set(id, []);
     try {
       const dialog = await get(`/api/dialogs/${id}`);
       this.dialogs.set(id, dialog);
+      for (const event of this.fetching.get(id) || []) this.apply(event);
       if (!this.assistants.has(dialog.assistant_id)) this.loadAssistants();
       this.emit();
     } catch {
       /* the next resync brings it */
+    } finally {
+      this.fetching.delete(id);
     }
   }
 

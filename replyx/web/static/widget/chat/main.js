@@ -183,6 +183,7 @@ function stopped(code) {
   state.fatal = code;
   view.setConnection("");
   view.hideTyping();
+  view.setStatus("unavailable", "", config.name);
   const text = { 4001: t.unauthorized, 4003: t.forbidden, 4004: t.notFound }[code] || t.unavailable;
   view.showNotice(text, code === 4004 ? { label: t.newChat, run: resetConversation } : null);
   for (const item of outbox.items.values()) view.setPendingState(item.clientId, true);
@@ -308,8 +309,8 @@ function setStatus(status, operatorName) {
   if (!status) return;
   state.status = status;
   if (operatorName) state.operatorName = operatorName;
-  view.setStatus(status, state.operatorName, config.name);
   if (state.fatal) return;
+  view.setStatus(status, state.operatorName, config.name);
   if (status === "closed") view.showNotice(t.ended, { label: t.newChat, run: resetConversation });
   else view.hideNotice();
 }
@@ -443,7 +444,7 @@ function start() {
   document.documentElement.lang = lang;
   window.addEventListener("message", onParentMessage);
   if (config.error) {
-    view.setStatus("closed", "", config.name);
+    view.setStatus("unavailable", "", config.name);
     view.showNotice(t.unavailable, null);
     toParent({ type: "ready" });
     return;

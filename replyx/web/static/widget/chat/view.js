@@ -80,6 +80,12 @@ export class ChatView {
     this.timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
     this.dateFormat = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
     this.fullFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+    // Whether the visitor is reading the newest messages; kept when banners or the input change size.
+    this.stuck = true;
+    this.log.addEventListener("scroll", () => (this.stuck = this.nearBottom()), { passive: true });
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => this.stuck && this.scrollToEnd()).observe(this.log);
+    }
   }
 
   /** Static labels, the title and the layout. */
@@ -89,7 +95,10 @@ export class ChatView {
     document.title = title;
     this.$("app").dataset.layout = layout;
     this.$("title").textContent = title;
-    this.$("avatar-letter").textContent = Array.from(title.trim())[0]?.toUpperCase() || "?";
+    this.$("avatar-letter").textContent = initial(title);
+    this.$("intro-letter").textContent = initial(title);
+    this.$("intro-title").textContent = title;
+    this.$("intro-text").textContent = t.intro;
     this.log.setAttribute("aria-label", t.messages);
     this.$("input-label").textContent = t.inputLabel;
     this.input.placeholder = t.placeholder;
@@ -116,11 +125,12 @@ export class ChatView {
 
   scrollToEnd() {
     this.log.scrollTop = this.log.scrollHeight;
+    this.stuck = true;
   }
 
   /** Run a DOM change, keeping the view at the newest message if it was there (or when forced). */
   keepingBottom(change, force = false) {
-    const stick = force || this.nearBottom();
+    const stick = force || this.stuck || this.nearBottom();
     const result = change();
     if (stick) this.scrollToEnd();
     return result;
@@ -300,12 +310,13 @@ export class ChatView {
       requested: t.statusRequested,
       operator: t.statusOperator(operatorName),
       closed: t.statusClosed,
+      unavailable: t.statusUnavailable,
     }[status];
     this.$("subtitle").textContent = text || t.statusAi;
     this.$("app").dataset.status = status;
     this.$("actions").hidden = status !== "ai";
     const face = status === "operator" && operatorName ? operatorName : assistantName || t.chat;
-    this.$("avatar-letter").textContent = Array.from(face.trim())[0]?.toUpperCase() || "?";
+    this.$("avatar-letter").textContent = initial(face);
   }
 
   /** The quiet connection line under the header ("" hides it); shown after a short delay to avoid flicker. */
@@ -365,6 +376,10 @@ export class ChatView {
     this.input.style.height = `${Math.min(this.input.scrollHeight, 132)}px`;
     this.sendButton.disabled = !this.input.value.trim();
   }
+}
+
+function initial(name) {
+  return Array.from(name.trim())[0]?.toUpperCase() || "?";
 }
 
 function readableOn(hex) {
