@@ -490,12 +490,103 @@ def test_reply_sent_while_offline_is_delivered_once_after_reconnect(
         context.close()
 
 
+def test_heartbeat_is_answered_and_a_seq_gap_is_filled_over_rest(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """The panel answers `__ping__` with `__pong__`, and fetches a message the socket never delivered."""
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "First question")
+    context, page = new_page(browser)
+    from_page: list[str] = []
+    sockets_of_page: list[WebSocketRoute] = []
+    gap_fetches: list[str] = []
+
+    def dialog_socket(ws: WebSocketRoute) -> None:
+        upstream = ws.connect_to_server()
+        sockets_of_page.append(ws)
+
+        def to_server(message: str | bytes) -> None:
+            from_page.append(str(message))
+            upstream.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"text":"Lost on the way"' in message:
+                return  # the socket loses this event; the next seq reveals the gap
+            ws.send(message)
+
+        ws.on_message(to_server)
+        upstream.on_message(to_page)
+
+    page.on("request", lambda r: gap_fetches.append(r.url) if "until=" in r.url else None)
+    try:
+        page.route_web_socket(re.compile(rf"/ws/dialogs/{visitor.dialog_id}\b"), dialog_socket)
+        log_in(page, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        user_bodies = page.locator(".history .msg-user .msg-body")
+        expect(user_bodies).to_have_text(["First question"])
+
+        sockets_of_page[-1].send("__ping__")
+        _wait_until(lambda: "__pong__" in from_page, page)
+
+        lost = visitor_says(server, visitor, "Lost on the way")
+        page.wait_for_timeout(scaled(0.5) * 1000)
+        expect(user_bodies).to_have_text(["First question"])
+        visitor_says(server, visitor, "Did you get that?")
+        expect(user_bodies).to_have_text(["First question", "Lost on the way", "Did you get that?"])
+        assert any(f"since={lost['seq'] - 1}" in url and f"until={lost['seq']}" in url for url in gap_fetches)
+        seqs = page.locator(".history .msg[data-seq]").evaluate_all("els => els.map(e => Number(e.dataset.seq))")
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        context.close()
+
+
+def _wait_until(condition: Any, page: Page, timeout_ms: float = WAIT_MS) -> None:
+    waited = 0.0
+    while not condition():
+        assert waited < timeout_ms, "condition not met in time"
+        page.wait_for_timeout(100)
+        waited += 100
+
+
+def test_keyboard_only_operator(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """Log in, find a dialog, open it and reply without touching the mouse."""
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "Keyboard check, anyone?")
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{server.url}/admin")
+        expect(page.locator("#login-email")).to_be_focused()
+        page.keyboard.type(panel_owner.email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(panel_owner.password)
+        page.keyboard.press("Enter")
+        expect(page.locator(".rail")).to_be_visible()
+        expect(dialog_item(page, visitor.dialog_id)).to_be_visible()
+        page.keyboard.press("/")
+        expect(page.locator(".search-input")).to_be_focused()
+        page.keyboard.type("Keyboard check")
+        expect(page.locator(".dialog-list .dialog-item")).to_have_count(1)
+        page.keyboard.press("Alt+ArrowDown")
+        expect(page.locator(".composer-input")).to_be_focused()
+        page.keyboard.type("Yes, I am here.")
+        page.keyboard.press("Enter")
+        expect(page.locator(".history .msg-operator.mine .msg-body")).to_have_text(["Yes, I am here."])
+        page.keyboard.press("Escape")
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement && document.activeElement.tagName")
+        assert focused in {"BUTTON", "A", "TEXTAREA", "INPUT"}
+    finally:
+        context.close()
+
+
 def test_screenshots_of_the_panel(
     browser: Browser,
     server: ReplyxProcess,
     panel_owner: Owner,
     shop: dict[str, Any],
     artifacts: Path,
+    sockets: SocketLoop,
 ) -> None:
     """Inbox, dialog, assistant and connections pages at 1280 px and 768 px, in English and Russian."""
     waiting = open_dialog(server.url, shop)
@@ -508,26 +599,28 @@ def test_screenshots_of_the_panel(
         json={"text": "Yes, Saturday delivery is available in the city."},
         headers=panel_owner.headers,
     )
-    visitor_says(server, talk, "Great, thank you!")
+    last = visitor_says(server, talk, "Great, thank you!")
+    online = sockets.connect(server, socket_paths(talk, panel_owner)["site"])
+    sockets.run(online.send_json({"type": "read", "seq": last["seq"]}))
     context, page = new_page(browser)
     try:
         log_in(page, server, panel_owner)
         expect(dialog_item(page, waiting.dialog_id)).to_have_class(_has("status-requested"))
         first = page.locator(".dialog-list .dialog-item").first
         expect(first).to_have_attribute("data-status", "requested")
-        shots = {"admin-inbox.png": "#/inbox", "admin-dialog.png": f"#/inbox/{talk.dialog_id}"}
-        for name, route in shots.items():
-            page.goto(f"{server.url}/admin{route}")
-            page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(artifacts / name))
-        expect(page.locator(".history .msg")).not_to_have_count(0)
+        page.screenshot(path=str(artifacts / "admin-inbox.png"))
+        page.goto(f"{server.url}/admin#/inbox/{talk.dialog_id}")
+        expect(page.locator(".history .msg-user")).to_have_count(2)
+        expect(page.locator(".history .msg-operator .msg-foot")).to_contain_text("Seen")
+        sockets.run(online.send_json({"type": "typing", "state": "start"}))
+        expect(page.locator(".convo .typing")).to_be_visible()
+        page.screenshot(path=str(artifacts / "admin-dialog.png"))
 
         page.goto(f"{server.url}/admin#/assistants/{shop['id']}")
         expect(page.locator(".embed-code")).to_contain_text("widget.js")
         page.screenshot(path=str(artifacts / "admin-assistant.png"))
         page.goto(f"{server.url}/admin#/connections")
-        expect(page.locator(".stat-card[data-stat=total] .stat-value")).not_to_have_text("0")
+        expect(page.locator(f'tr[data-dialog="{talk.dialog_id}"] [data-pool=site]')).to_have_text("1")
         page.screenshot(path=str(artifacts / "admin-connections.png"))
 
         page.set_viewport_size(TABLET)
@@ -551,6 +644,7 @@ def test_screenshots_of_the_panel(
         page.click(".rail .lang-switch [data-lang=en]")
         expect(page.locator(".rail [data-nav=inbox]")).to_contain_text("Inbox")
     finally:
+        sockets.run(online.close())
         context.close()
     for name in ("admin-inbox.png", "admin-dialog.png", "admin-assistant.png", "admin-dialog-768.png"):
         assert (artifacts / name).stat().st_size > 10_000

@@ -235,8 +235,12 @@ document.addEventListener("keydown", (event) => {
     const current = links.findIndex((a) => a.classList.contains("active"));
     const step = event.key === "ArrowDown" ? 1 : -1;
     const next = links[Math.min(links.length - 1, Math.max(0, current + step))] || links[0];
-    state.focusComposer = true;
-    location.hash = next.getAttribute("href");
+    if (location.hash === next.getAttribute("href")) {
+      state.conversation?.focusComposer();
+    } else {
+      state.focusComposer = true;
+      location.hash = next.getAttribute("href");
+    }
   } else if (event.key === "/" && !typingTarget(event.target)) {
     event.preventDefault();
     document.querySelector(".search-input")?.focus();
