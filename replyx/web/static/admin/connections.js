@@ -81,6 +81,9 @@ export class ConnectionsPage {
       { class: "card" },
       h("h3", {}, icon("server", 16), h("span", {}, t("conn_page.nodes"))),
       h(
+        "div",
+        { class: "table-wrap" },
+        h(
         "table",
         { class: "table nodes-table" },
         h("thead", {}, h("tr", {}, h("th", {}, t("conn_page.node")), h("th", {}, "PID"), POOLS.map((p) => h("th", { class: "num" }, t(`pool.${p}`))), h("th", { class: "num" }, t("conn_page.total")), h("th", {}, t("conn_page.broker")))),
@@ -100,6 +103,7 @@ export class ConnectionsPage {
           ),
         ),
       ),
+      ),
     );
     const ids = Object.keys(total.dialogs).sort((a, b) => Number(b) - Number(a));
     const dialogs = h(
@@ -109,10 +113,14 @@ export class ConnectionsPage {
       h("p", { class: "help" }, t("conn_page.dialogs_help")),
       ids.length
         ? h(
+            "div",
+            { class: "table-wrap" },
+            h(
             "table",
             { class: "table dialogs-table" },
             h("thead", {}, h("tr", {}, h("th", {}, t("conn_page.dialog")), h("th", {}, t("details.status")), POOLS.filter((p) => p !== "inbox").map((p) => h("th", { class: "num" }, t(`pool.${p}`))), h("th", { class: "num" }, t("conn_page.total")), h("th", {}, t("conn_page.visitor_online")))),
             h("tbody", {}, ids.map((id) => this.dialogRow(id, total.dialogs[id]))),
+          ),
           )
         : h("p", { class: "list-empty" }, t("conn_page.no_dialogs")),
     );
