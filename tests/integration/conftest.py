@@ -42,6 +42,7 @@ def postgres() -> Iterator[PostgresCluster]:
     bindir = find_binary("pg_ctl", "/usr/lib/postgresql/*/bin/pg_ctl")
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (make test installs it)")
-    cluster = PostgresCluster(str(Path(bindir).parent)).start()
+    # Debian keeps initdb and friends next to the real pg_ctl, not on PATH.
+    cluster = PostgresCluster(str(Path(bindir).resolve().parent)).start()
     yield cluster
     cluster.stop()

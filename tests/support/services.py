@@ -18,10 +18,12 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import ROOT, free_port, wait_for_port
+from tests.support.processes import ROOT, ReplyxProcess, free_port, wait_for_port
 from tests.support.timing import scaled
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
@@ -144,6 +146,14 @@ def _set_directive(conf: str, name: str, value: str) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}{name} {value};", conf)
 
 
+def _set_path(conf: str, name: str, path: Path) -> str:
+    # Replace only the file of every `name FILE [level|format];`, keeping what follows it.
+    pattern = re.compile(rf"^(\s*{re.escape(name)}\s+)\S+?(\s[^;]*)?;", re.MULTILINE)
+    if not pattern.search(conf):
+        raise ValueError(f"nginx.conf has no {name} directive")
+    return pattern.sub(lambda m: f"{m.group(1)}{path}{m.group(2) or ''};", conf)
+
+
 def render_nginx_conf(
     template: str,
     *,
@@ -154,22 +164,22 @@ def render_nginx_conf(
 ) -> str:
     """The shipped config with this test's listen port, backends, pid/log/temp paths and overrides."""
     conf = _set_directive(template, "listen", f"127.0.0.1:{listen_port}")
-    conf = _set_directive(conf, "pid", str(prefix / "nginx.pid"))
-    conf = _set_directive(conf, "error_log", f"{prefix / 'error.log'} info")
-    conf = _set_directive(conf, "access_log", f"{prefix / 'access.log'} replyx")
+    conf = _set_path(conf, "pid", prefix / "nginx.pid")
+    conf = _set_path(conf, "error_log", prefix / "error.log")
+    conf = _set_path(conf, "access_log", prefix / "access.log")
     servers = "".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n" for port in upstreams)
     conf, count = re.subn(
-        r"(upstream backend_up \{\n)(?:\s*(?:#[^\n]*|server [^;]*;)\n)+", lambda m: m.group(1) + servers, conf
+        r"(upstream backend_up \{\n)(?:[ \t]*server [^;\n]*;\n)+", lambda m: m.group(1) + servers, conf
     )
     if count != 1:
-        raise ValueError("nginx.conf has no upstream backend_up block of server lines")
+        raise ValueError("nginx.conf has no upstream backend_up block starting with server lines")
     temp = "".join(
         f"    {kind}_temp_path {prefix / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     conf = conf.replace("http {\n", "http {\n" + temp, 1)
     if os.geteuid() == 0:
         # Workers would drop to nobody, who cannot enter the private temporary directory.
-        conf = "user root;\n" + conf
+        conf = conf.replace("worker_processes", "user root;\nworker_processes", 1)
     for name, value in (directives or {}).items():
         conf = _set_directive(conf, name, value)
     return conf
@@ -190,6 +200,7 @@ class Nginx:
         self.binary = binary
         self.port = free_port()
         self.conf_path = directory / "nginx.conf"
+        directory.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(
             render_nginx_conf(
                 NGINX_CONF.read_text(),
@@ -250,3 +261,78 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Cluster:
+    """replyx backends sharing PostgreSQL and Redis, behind nginx running the project's config."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        database_url: str,
+        broker_url: str,
+        nginx_binary: str,
+        workers: list[int],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.env = {
+            "REPLYX_DATABASE_URL": database_url,
+            "REPLYX_BROKER_URL": broker_url,
+            # Every backend must sign and check tokens with the same key.
+            "REPLYX_SECRET_KEY": "cluster-test-" + uuid.uuid4().hex,
+            "REPLYX_TRUSTED_PROXIES": "127.0.0.1",
+            **(env or {}),
+        }
+        self.workers = workers
+        self.backends = [ReplyxProcess(directory / f"backend{i + 1}", env=self.env) for i in range(len(workers))]
+        self.nginx = Nginx(directory / "nginx", nginx_binary, [b.port for b in self.backends])
+
+    def start_backends(self, *indexes: int) -> None:
+        """Start the given backends (all when none given) at the same time; wait until each is healthy."""
+        chosen = indexes or tuple(range(len(self.backends)))
+        with ThreadPoolExecutor(len(chosen)) as pool:
+            futures = [pool.submit(self._start, i) for i in chosen]
+            for future in futures:
+                future.result()
+
+    def _start(self, index: int) -> None:
+        extra = ("--workers", str(self.workers[index])) if self.workers[index] > 1 else ()
+        self.backends[index].start(*extra)
+
+    def start(self) -> Cluster:
+        """Backends first, then nginx (after `nginx -t` on the rendered config)."""
+        self.start_backends()
+        self.nginx.check()
+        self.nginx.start()
+        return self
+
+    def heal(self) -> None:
+        """Restart backends a test killed, on their old ports."""
+        dead = [i for i, b in enumerate(self.backends) if b.proc is None or b.proc.poll() is not None]
+        if dead:
+            self.start_backends(*dead)
+
+    def worker_pids(self, index: int) -> set[int]:
+        """Process ids serving requests for one backend (its workers, or itself with one worker)."""
+        proc = self.backends[index].proc
+        assert proc is not None
+        if self.workers[index] == 1:
+            return {proc.pid}
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        return {int(pid) for pid in children if _is_python(int(pid))}
+
+    def stop(self) -> None:
+        """Stop nginx and every backend."""
+        self.nginx.stop()
+        for backend in self.backends:
+            backend.stop()
+
+
+def _is_python(pid: int) -> bool:
+    # uvicorn's supervisor also starts a resource tracker; workers are the ones running replyx.
+    try:
+        return b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -85,6 +85,7 @@ class RedisBroker(Broker):
         self._link_up = False
         self._link_was_up = False
         self._link_failed = asyncio.Event()
+        self._link_ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
         self._barriers: dict[str, asyncio.Future[None]] = {}
@@ -92,6 +93,7 @@ class RedisBroker(Broker):
         self._outbox: deque[tuple[str, str]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._down_since: float | None = None
+        self._republished = 0
         self._node_ids: set[str] = set()
         self._prefix = "replyx:"
 
@@ -184,23 +186,26 @@ class RedisBroker(Broker):
     async def _flush(self) -> None:
         assert self._client is not None
         attempt = 0
-        sent = 0
         while self._outbox:
             topic, data = self._outbox[0]
             try:
                 await self._client.publish(self._channel(topic), f"{REPLAY_MARK}{self._instance}{REPLAY_MARK}{data}")
             except (RedisError, OSError):
                 attempt += 1
-                await asyncio.sleep(backoff_delay(attempt))
+                if self._link_ready.is_set():
+                    await asyncio.sleep(backoff_delay(attempt))
+                else:
+                    # Retry after the backoff, or at once when the subscriber link comes back.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._link_ready.wait(), backoff_delay(attempt))
                 continue
             attempt = 0
-            sent += 1
+            self._republished += 1
             # The deque may have been trimmed meanwhile; only drop what was just sent.
             if self._outbox and self._outbox[0] == (topic, data):
                 self._outbox.popleft()
-        log.info("Re-published %d events held while Redis was unreachable", sent)
         if self._link_up:
-            self._recovered("publishing works again")
+            self._recovered()
 
     # -- subscribe ---------------------------------------------------------------------------
 
@@ -266,12 +271,13 @@ class RedisBroker(Broker):
                 await conn.send_command("SUBSCRIBE", *(self._channel(t) for t in topics), check_health=False)
             await self._barrier(conn, HEALTH_TIMEOUT)
             self._link_up = True
+            self._link_ready.set()
             self._link_was_up = True
             self._first_attempt.set()
             # Topics added or removed while resubscribing: bring Redis in line with local state.
             await self._reconcile(conn, set(topics))
             if self._down_since is not None:
-                self._recovered(f"resubscribed {len(self._topics)} topics")
+                self._recovered()
                 try:
                     await self.on_reconnect()
                 except Exception:
@@ -341,6 +347,7 @@ class RedisBroker(Broker):
 
     async def _drop_link(self) -> None:
         self._link_up = False
+        self._link_ready.clear()
         conn, self._conn = self._conn, None
         for future in self._barriers.values():
             if not future.done():
@@ -367,14 +374,19 @@ class RedisBroker(Broker):
             reason,
         )
 
-    def _recovered(self, detail: str) -> None:
-        if self._down_since is None:
-            return
-        if self._outbox:
-            return  # still re-publishing: the flusher reports the end
+    def _recovered(self) -> None:
+        if self._down_since is None or self._outbox:
+            return  # not down, or still re-publishing: the flusher reports the end
         took = time.monotonic() - self._down_since
         self._down_since = None
-        log.warning("Redis broker reconnected after %.1f s (%s); re-reading missed messages from storage", took, detail)
+        log.warning(
+            "Redis broker reconnected after %.1f s: %d topics subscribed, %d held events re-published; "
+            "missed messages are re-read from storage",
+            took,
+            len(self._topics),
+            self._republished,
+        )
+        self._republished = 0
 
     def _channel(self, topic: str) -> str:
         return self._prefix + topic
