@@ -29,8 +29,9 @@ from replyx.assistant.text import asks_for_human, is_russian, small_talk
 from replyx.config import Settings
 from replyx.db.models import Assistant, Dialog
 from replyx.domain.context import ChatContext
+from replyx.domain.errors import DomainError
 from replyx.domain.handoff import request_human
-from replyx.domain.messages import Author, append_message, list_messages, publish, send_typing
+from replyx.domain.messages import Author, append_message, list_messages, publish, send_typing, validate_text
 from replyx.realtime import protocol
 
 log = logging.getLogger("replyx.assistant")
@@ -136,6 +137,9 @@ class AssistantResponder:
                 await self._respond(ctx, dialog_id, message)
             except asyncio.CancelledError:
                 raise
+            except DomainError as error:
+                # Ordinary races, such as the dialog being closed while the answer was made.
+                log.info("Assistant stopped answering in dialog %s: %s", dialog_id, error.detail)
             except Exception:
                 log.exception("Assistant failed to answer in dialog %s", dialog_id)
 
@@ -312,6 +316,8 @@ class AssistantResponder:
         limit = ctx.settings.max_message_length
         if len(text) > limit:
             text = text[: limit - 1] + "…"
+        # A model may emit what storage refuses (NUL, lone surrogates); the write path's rules still apply.
+        text = validate_text(ctx, text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8"))
         stored = await append_message(
             ctx, dialog_id=facts.dialog_id, author=ASSISTANT, text=text, client_id=client_id, only_in_status="ai"
         )
