@@ -53,9 +53,11 @@ function langSwitch() {
 }
 
 function showLogin(reason) {
+  const typed = document.getElementById("login-email")?.value || "";
   teardown();
   document.body.className = "at-login";
-  const email = h("input", { id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
+  document.title = t("title");
+  const email = h("input", { id: "login-email", name: "email", type: "email", autocomplete: "username", required: true, value: typed });
   const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("div", { class: "form-error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, t("login.submit"));

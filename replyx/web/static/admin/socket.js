@@ -5,8 +5,9 @@ export const PING = "__ping__";
 export const PONG = "__pong__";
 
 // Close codes after which reconnecting is pointless: the credential or the dialog is the problem.
+// Every other code (1001 heartbeat, 1011, 1012 restart, 1013 capacity, 4008 limits) is retried.
 export const UNAUTHORIZED = 4001;
-const TERMINAL = new Set([UNAUTHORIZED, 4003, 4004, 1009]);
+const TERMINAL = new Set([UNAUTHORIZED, 4003, 4004]);
 
 // First retry after about half a second; never wait more than 15 s between attempts.
 const BACKOFF_BASE_MS = 500;
