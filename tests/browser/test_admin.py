@@ -580,6 +580,38 @@ def test_keyboard_only_operator(
         context.close()
 
 
+def test_panel_reconnects_after_a_server_restart_and_catches_up(browser: Browser, tmp_path: Path) -> None:
+    """Server down and up again: inbox and dialog reconnect by themselves and show what was missed."""
+    own = ReplyxProcess(tmp_path / "restart").start()
+    context, page = new_page(browser)
+    try:
+        owner = create_owner(own, "restart")
+        assistant = create_assistant(own.url, owner, name="Night shift")
+        visitor = open_dialog(own.url, assistant)
+        visitor_says(own, visitor, "Before the restart")
+        log_in(page, own, owner, f"#/inbox/{visitor.dialog_id}")
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text(["Before the restart"])
+        expect(page.locator(".list-pane .live-dot")).to_have_class(_has("live-live"))
+
+        own.stop()
+        expect(page.locator(".list-pane .live-dot")).to_have_class(_has("live-retrying"))
+        expect(page.locator(".convo-banner")).to_be_visible()
+        own.start()
+        visitor_says(own, visitor, "After the restart")
+        later = open_dialog(own.url, assistant)
+        visitor_says(own, later, "A new visitor while you were away")
+
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text(
+            ["Before the restart", "After the restart"], timeout=WAIT_MS * 3
+        )
+        expect(dialog_item(page, later.dialog_id)).to_contain_text("A new visitor", timeout=WAIT_MS * 3)
+        expect(page.locator(".list-pane .live-dot")).to_have_class(_has("live-live"))
+        expect(page.locator(".convo-banner")).to_be_hidden()
+    finally:
+        context.close()
+        own.stop()
+
+
 def test_screenshots_of_the_panel(
     browser: Browser,
     server: ReplyxProcess,
