@@ -185,6 +185,11 @@ class SocketCutter:
 def host_page(widget_src: str, **attrs: str) -> str:
     """A customer's page with opinionated CSS that embeds the widget with one script tag."""
     attributes = " ".join(f'data-{k.replace("_", "-")}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    return page_with(f'<script src="{html.escape(widget_src, quote=True)}" {attributes} async></script>')
+
+
+def page_with(snippet: str, body: str = "") -> str:
+    """A customer's page with opinionated CSS and the given embed snippet pasted before </body>."""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>A shop</title>
@@ -194,9 +199,9 @@ def host_page(widget_src: str, **attrs: str) -> str:
   iframe {{ border: 8px solid red; }}
   p#probe {{ color: rgb(1, 2, 3); }}
 </style></head>
-<body><h1>A shop that knows nothing about replyx</h1><p id="probe">Plain page text.</p>
+<body><h1>A shop that knows nothing about replyx</h1><p id="probe">Plain page text.</p>{body}
 <script>window.__keysBefore = Object.keys(window); window.__sheetsBefore = document.styleSheets.length;</script>
-<script src="{html.escape(widget_src, quote=True)}" {attributes} async></script>
+{snippet}
 </body></html>"""
 
 
@@ -335,7 +340,12 @@ def test_embedded_widget_reaches_the_operator_and_shows_the_reply(
         server.url, widget_owner, name="Corner shop", greeting="Hello! How can we help?", allowed_domains=[site.domain]
     )
     inbox = sockets.connect(f"{server.ws_url}/ws/dialogs?token={widget_owner.token}")
-    page.goto(site.add(host_page(f"{server.url}/widget.js", site_token=assistant["site_token"], lang="en")))
+    embed = httpx.get(f"{server.url}/api/assistants/{assistant['id']}/embed-code", headers=widget_owner.headers)
+    snippet = embed.json()["embed_code"]
+    assert (
+        snippet == f'<script src="{server.url}/widget.js" data-site-token="{assistant["site_token"]}" async></script>'
+    )
+    page.goto(site.add(page_with(snippet)))
 
     # The page keeps its globals and its CSS; the widget lives in its shadow root.
     expect(page.locator("replyx-widget .launcher")).to_be_visible(timeout=WAIT_MS)
@@ -369,6 +379,10 @@ def test_embedded_widget_reaches_the_operator_and_shows_the_reply(
     assert event["message"]["client_id"]
     dialog_id = event["dialog_id"]
     operator = sockets.connect(operator_url(server, widget_owner, dialog_id))
+    frame.locator("#input").press_sequentially("One more", delay=20)
+    typing = sockets.run(operator.next(timeout=10, type="typing"))
+    assert (typing["sender"], typing["state"]) == ("user", "start")
+    frame.locator("#input").fill("")
     sockets.run(operator.send_message("It left the warehouse today, see https://example.com/track?id=7."))
     reply = frame.locator("li.them .text", has_text="It left the warehouse today")
     expect(reply).to_be_visible(timeout=WAIT_MS)
@@ -631,6 +645,51 @@ def test_keyboard_aria_and_russian_interface(
     box.press("Escape")
     expect(launcher).to_have_attribute("aria-expanded", "false", timeout=WAIT_MS)
     expect(launcher).to_be_focused()
+
+
+def test_inline_mode_fills_its_container_in_the_browser_language(
+    server: ReplyxProcess, widget_owner: Owner, site: HostSite, browser: Browser, artifacts: Path
+) -> None:
+    assistant = create_assistant(server.url, widget_owner, name="Встроенный чат", greeting="Чем помочь?")
+    container = '<div id="support" style="all: unset; display: block; width: 420px; height: 560px"></div>'
+    snippet = (
+        f'<script src="{server.url}/widget.js" data-site-token="{assistant["site_token"]}" '
+        'data-mode="inline" data-target="#support" async></script>'
+    )
+    context = browser.new_context(viewport=DESKTOP, locale="ru-RU")
+    try:
+        page = context.new_page()
+        page.goto(site.add(page_with(snippet, body=container)))
+        frame = chat(page)
+        expect(frame.locator("#input")).to_have_attribute("placeholder", "Напишите сообщение…", timeout=WAIT_MS)
+        expect(page.locator("replyx-widget .launcher")).to_have_count(0)
+        expect(frame.locator("#close")).to_be_hidden()
+        box = page.locator("#support replyx-widget .panel").bounding_box()
+        assert box is not None and round(box["width"]) == 420 and round(box["height"]) == 560
+        send(frame, "Здравствуйте")
+        expect(frame.locator("li.me.pending")).to_have_count(0, timeout=WAIT_MS)
+        page.screenshot(path=str(artifacts / "widget-inline-ru.png"))
+    finally:
+        context.close()
+
+
+def test_a_page_with_a_strict_csp_of_its_own_shows_the_styled_widget(
+    server: ReplyxProcess, widget_owner: Owner, site: HostSite, page: Page
+) -> None:
+    assistant = create_assistant(server.url, widget_owner, name="Strict shop", allowed_domains=[site.domain])
+    policy = f"default-src 'none'; script-src {server.url}; frame-src {server.url}"
+    strict = f"""<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="{policy}"></head>
+<body><p>Strict page</p><script src="{server.url}/widget.js" data-site-token="{assistant["site_token"]}"
+data-lang="en" async></script></body></html>"""
+    page.goto(site.add(strict))
+    launcher = page.locator("replyx-widget .launcher")
+    expect(launcher).to_be_visible(timeout=WAIT_MS)
+    assert launcher.bounding_box() == pytest.approx(
+        {"x": 1280 - 24 - 60, "y": 800 - 24 - 60, "width": 60, "height": 60}
+    )
+    frame = open_widget(page)
+    send(frame, "hello from a strict page")
+    expect(frame.locator("li.me.pending")).to_have_count(0, timeout=WAIT_MS)
 
 
 def test_screenshots_desktop_and_phone(

@@ -40,6 +40,8 @@
 
   const STYLE = `
 :host { all: initial !important; display: block !important; }
+:host([data-mode=inline]) { width: 100% !important; height: 100% !important; }
+.inline { height: 100%; }
 *, *::before, *::after { box-sizing: border-box; }
 .rx { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   -webkit-font-smoothing: antialiased; --accent: #3b5bdb; --accent-text: #fff; }
@@ -136,6 +138,20 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
     return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? "#111" : "#fff";
   }
 
+  function adoptStyle(root) {
+    // A constructed stylesheet also works on pages whose CSP forbids inline <style>.
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(STYLE);
+      root.adoptedStyleSheets = [sheet];
+      return;
+    } catch {
+      const style = el("style");
+      style.textContent = STYLE;
+      root.appendChild(style);
+    }
+  }
+
   function el(tag, className) {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -178,8 +194,7 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
     const host = document.createElement("replyx-widget");
     host.setAttribute("data-mode", mode);
     const root = host.attachShadow({ mode: "open" });
-    const style = el("style");
-    style.textContent = STYLE;
+    adoptStyle(root);
     const box = el("div", "rx " + mode + (data.position === "left" ? " left" : ""));
     if (color) {
       box.style.setProperty("--accent", color);
@@ -193,7 +208,7 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
     frame.setAttribute("referrerpolicy", "origin");
     panel.appendChild(frame);
     box.appendChild(panel);
-    root.append(style, box);
+    root.append(box);
 
     let open = mode === "inline";
     let ready = false;
