@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from replyx.assistant.llm import ChatCompletions, Endpoint, ModelError
 from replyx.assistant.text import asks_for_human, is_russian, small_talk
 from replyx.config import Settings
 from replyx.db.models import Assistant, Dialog
+from replyx.diagnostics import metrics
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.handoff import request_human
@@ -190,12 +192,15 @@ class AssistantResponder:
             )
             return
         await send_typing(ctx, dialog_id=dialog_id, sender="assistant", state="start")
+        started = time.perf_counter()
         try:
             if endpoint is None:
                 await self._answer_from_knowledge(ctx, facts, knowledge, text, russian)
             else:
                 await self._answer_from_model(ctx, facts, knowledge, endpoint, message, russian)
         finally:
+            kind = "knowledge" if endpoint is None else "model"
+            metrics.RESPONDER_LATENCY.labels(kind).observe(time.perf_counter() - started)
             with contextlib.suppress(Exception):
                 await send_typing(ctx, dialog_id=dialog_id, sender="assistant", state="stop")
 
@@ -263,6 +268,7 @@ class AssistantResponder:
             log.info("Dropped the assistant's answer in dialog %s: the dialog left the assistant", facts.dialog_id)
             return
         except ModelError as error:
+            metrics.RESPONDER_FAILURES.labels(error.kind).inc()
             log.warning(
                 "Assistant model %s failed in dialog %s: %s; sending the fallback and asking for a human",
                 endpoint.model,
@@ -306,9 +312,9 @@ class AssistantResponder:
                         break
         except TimeoutError as exc:
             timeout = self.settings.llm_total_timeout
-            raise ModelError(f"the answer took longer than {timeout:g} s") from exc
+            raise ModelError(f"the answer took longer than {timeout:g} s", "timeout") from exc
         if not answer.strip():
-            raise ModelError("the model's answer was empty")
+            raise ModelError("the model's answer was empty", "empty")
         return answer
 
     async def _post(self, ctx: ChatContext, facts: Facts, text: str, client_id: str | None = None) -> bool:

@@ -21,11 +21,12 @@ ERROR_BODY_CHARS = 300
 
 
 class ModelError(Exception):
-    """The model gave no usable answer; ``cause`` says why, for the log."""
+    """The model gave no usable answer; ``cause`` says why, for the log, ``kind`` for metrics."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, kind: str = "error") -> None:
         super().__init__(cause)
         self.cause = cause
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def chunk_text(chunk: dict[str, Any]) -> tuple[str, bool]:
     if chunk.get("error"):
         error = chunk["error"]
         message = error.get("message") if isinstance(error, dict) else error
-        raise ModelError(f"the model reported an error: {str(message)[:ERROR_BODY_CHARS]}")
+        raise ModelError(f"the model reported an error: {str(message)[:ERROR_BODY_CHARS]}", "error")
     text, finished = "", False
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") or {}
@@ -106,7 +107,7 @@ class ChatCompletions:
         try:
             async with self.client.stream("POST", endpoint.url, json=body, headers=headers) as response:
                 if response.status_code != 200:
-                    raise ModelError(await _refusal(response))
+                    raise ModelError(await _refusal(response), "http")
                 parser = SseParser()
                 async for line in response.aiter_lines():
                     data = parser.feed(line)
@@ -125,22 +126,22 @@ class ChatCompletions:
                     if text:
                         yield text
         except httpx.TimeoutException as exc:
-            raise ModelError(f"no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
+            raise ModelError(f"no answer within {self.timeout:g} s ({type(exc).__name__})", "timeout") from exc
         except httpx.HTTPError as exc:
             if finished:
                 return  # the connection dropped after the last chunk: the answer is whole
-            raise ModelError(f"the connection to the model failed: {type(exc).__name__}: {exc}") from exc
+            raise ModelError(f"the connection to the model failed: {type(exc).__name__}: {exc}", "connection") from exc
         if not finished:
-            raise ModelError("the model's stream ended before the answer was complete")
+            raise ModelError("the model's stream ended before the answer was complete", "stream")
 
 
 def _json(data: str) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
     except ValueError as exc:
-        raise ModelError(f"the model sent a malformed chunk: {data[:80]!r}") from exc
+        raise ModelError(f"the model sent a malformed chunk: {data[:80]!r}", "malformed") from exc
     if not isinstance(chunk, dict):
-        raise ModelError(f"the model sent a malformed chunk: {data[:80]!r}")
+        raise ModelError(f"the model sent a malformed chunk: {data[:80]!r}", "malformed")
     return chunk
 
 
