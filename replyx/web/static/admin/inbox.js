@@ -184,7 +184,7 @@ export class InboxStore {
     });
     return rows.sort((a, b) => {
       const waiting = (b.status === "requested") - (a.status === "requested");
-      return waiting || String(b.updated_at).localeCompare(String(a.updated_at)) || b.id - a.id;
+      return waiting || (Date.parse(b.updated_at) || 0) - (Date.parse(a.updated_at) || 0) || b.id - a.id;
     });
   }
 }
