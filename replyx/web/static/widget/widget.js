@@ -259,6 +259,9 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
       preview.append(show, dismiss);
       box.append(preview, launcher, live);
       launcher.addEventListener("click", () => setOpen(!open, true));
+      box.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && open) setOpen(false, true);
+      });
       show.addEventListener("click", () => setOpen(true, true));
       dismiss.addEventListener("click", () => preview.classList.remove("show"));
     } else {

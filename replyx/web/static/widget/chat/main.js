@@ -163,7 +163,7 @@ function onState(socketState, code) {
   if (socketState === "idle") return view.setConnection("");
   if (socketState === "waiting" || socketState === "connecting" || socketState === "open") {
     const kind = !navigator.onLine ? "offline" : state.everReady ? "reconnecting" : "connecting";
-    if (!view.conn.classList.contains("show") || kind === "offline") view.setConnection(kind, BANNER_DELAY_MS);
+    view.setConnection(kind, BANNER_DELAY_MS);
   }
 }
 
@@ -470,6 +470,9 @@ function start() {
   document.addEventListener("visibilitychange", markRead);
   window.addEventListener("offline", () => {
     if (state.session) view.setConnection("offline");
+  });
+  window.addEventListener("online", () => {
+    if (state.session && !state.ready) view.setConnection("reconnecting");
   });
   setInterval(flush, FLUSH_EVERY_MS);
 

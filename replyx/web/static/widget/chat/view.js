@@ -75,6 +75,7 @@ export class ChatView {
     this.typingRow = this.$("typing");
     this.conn = this.$("conn");
     this.connTimer = null;
+    this.connKind = "";
     this.typingTimer = null;
     this.toastTimer = null;
     this.timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
@@ -321,7 +322,9 @@ export class ChatView {
 
   /** The quiet connection line under the header ("" hides it); shown after a short delay to avoid flicker. */
   setConnection(kind, delayMs = 0) {
+    if (kind && kind === this.connKind) return;
     clearTimeout(this.connTimer);
+    this.connKind = kind;
     if (!kind) {
       this.conn.classList.remove("show");
       this.conn.textContent = "";
@@ -331,7 +334,8 @@ export class ChatView {
       this.conn.textContent = this.t[kind];
       this.conn.classList.add("show");
     };
-    if (delayMs) this.connTimer = setTimeout(show, delayMs);
+    // A kind already on screen changes at once; a new trouble waits out the delay first.
+    if (delayMs && !this.conn.classList.contains("show")) this.connTimer = setTimeout(show, delayMs);
     else show();
   }
 
