@@ -290,7 +290,9 @@ export class Conversation {
         }
         break;
       case "error":
-        toast(event.detail || event.code, "error");
+        // Replies go over REST and report their own errors; the socket only carries typing
+        // and read frames, whose refusal the operator need not see.
+        console.warn("replyx socket:", event.code, event.detail);
         break;
       default:
         break;
