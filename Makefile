@@ -23,6 +23,10 @@ system-packages:
 test: $(STAMP) system-packages
 	PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q
 
+# The reliability suite in full (thousands of sockets, long fuzzing, every fault): not in CI; see docs/reliability.md.
+test-stress: $(STAMP) system-packages
+	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q tests/reliability
+
 lint: $(STAMP)
 	$(BIN)/ruff check replyx tests
 	$(BIN)/ruff format --check replyx tests

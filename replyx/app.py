@@ -64,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx.responder = responder
     app.state.ctx = ctx
     app.state.hub = hub
+    app.state.connect_limiter = SlidingWindowLimiter(settings.connect_window)
     await broker.start()
     stats_task = asyncio.create_task(stats.publish_forever(hub, broker))
     log.info("replyx %s node %s ready (broker %s)", __version__, hub.node_id, type(broker).__name__)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_connections: int = 20000
     max_sockets_per_dialog: int = 50
     max_sockets_per_ip: int = 500
+    # Sockets one client address may open per connect_window seconds: a visitor's tabs reconnecting
+    # after a restart stay far below it; a connect flood is refused with 4008 before any database work.
+    max_connects_per_ip: int = 100
+    connect_window: float = 5.0
 
     max_message_length: int = 4000
     visitor_rate_limit: int = 20

@@ -81,6 +81,11 @@ def validate_text(ctx: ChatContext, text: object) -> str:
         raise TooLong(f"text is longer than {ctx.settings.max_message_length} characters")
     if "\x00" in text:
         raise BadRequest("text must not contain NUL characters")
+    try:
+        # JSON may carry lone surrogates ("\ud800"), which no database can store as UTF-8.
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("text must be valid Unicode (no lone surrogates)") from exc
     return text
 
 

@@ -170,6 +170,13 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
     subject = f"dialog {dialog_id}" if dialog_id is not None else "inbox"
     log.info("%s WebSocket connection attempt for %s", prefix, subject)
     await websocket.accept()
+    ip = _client_ip(websocket)
+    if not websocket.app.state.connect_limiter.hit(ip, ctx.settings.max_connects_per_ip):
+        # Refused before authorizing, so a connect flood costs no database work.
+        log.warning("%s WebSocket refused for %s: too many connects from this address", prefix, subject)
+        metrics.REFUSED.labels(pool, str(protocol.TOO_MANY.code)).inc()
+        await websocket.close(protocol.TOO_MANY.code, "too many connects from this address")
+        return
     try:
         grant: Grant = await authorize()
     except DomainError as error:
@@ -182,7 +189,7 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
         log.exception("%s Authorization failed for %s", prefix, subject)
         await websocket.close(protocol.INTERNAL_ERROR.code, "internal error")
         return
-    refusal = _capacity_refusal(ctx, hub, grant, _client_ip(websocket))
+    refusal = _capacity_refusal(ctx, hub, grant, ip)
     if refusal is not None:
         log.warning("%s WebSocket refused for %s: %s", prefix, subject, refusal.reason)
         metrics.REFUSED.labels(pool, str(refusal.code)).inc()
@@ -193,7 +200,7 @@ async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authoriz
         pool=pool,
         dialog_id=grant.dialog_id,
         owner_id=grant.owner_id,
-        ip=_client_ip(websocket),
+        ip=ip,
         queue_size=ctx.settings.ws_send_queue,
         on_gap=hub.on_gap,
     )
@@ -277,6 +284,8 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
                 error = task.exception()
                 if not _is_disconnect(error):
                     log.error("Socket task failed: %r", error)
+                    # Tell the client (1011, retryable) instead of dropping the connection without a close frame.
+                    conn.fail(protocol.INTERNAL_ERROR)
     except Exception as error:
         if not _is_disconnect(error):
             log.exception("Socket of %s failed", conn.topic)

@@ -236,5 +236,8 @@ class Hub:
             "dialogs": dialogs,
             "inboxes": {str(k): v for k, v in inboxes.items()},
             "subscriptions": self.broker.subscriptions if self.broker else 0,
+            # Leak checks: both return to their idle values once every socket has closed.
+            "topics": len(self.topics),
+            "tasks": len(asyncio.all_tasks()),
             "broker_connected": self.broker.connected if self.broker else False,
         }

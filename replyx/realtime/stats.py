@@ -43,6 +43,9 @@ def _visible(snapshot: dict[str, Any], owner_id: int) -> dict[str, Any]:
         "dialogs": dialogs,
         "inbox": snapshot.get("inboxes", {}).get(str(owner_id), 0),
         "broker_connected": snapshot.get("broker_connected", False),
+        "topics": snapshot.get("topics", 0),
+        "subscriptions": snapshot.get("subscriptions", 0),
+        "tasks": snapshot.get("tasks", 0),
     }
 
 
