@@ -32,6 +32,8 @@ app.add_typer(assistant_app, name="assistant")
 console = Console(stderr=True)
 T = TypeVar("T")
 
+# uvicorn takes a protocol class path where it does not know the name.
+WS_IMPLS = {"replyx": "replyx.realtime.wsserver:FrameWebSocketProtocol"}
 DEMO_EMAIL = "demo@replyx.local"
 DEMO_FAQ = [
     {
@@ -113,6 +115,8 @@ def serve(
         port=port,
         workers=workers,
         log_config=log_config(settings.log_level, settings.log_format),
+        ws=WS_IMPLS.get(settings.ws_impl, settings.ws_impl),
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_frame_bytes,
         # Heartbeats are the application's own __ping__/__pong__ (see docs/realtime.md).
         ws_ping_interval=None,

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = 65536
     # Events queued for one socket before it counts as a slow consumer and is closed.
     ws_send_queue: int = 1000
+    # uvicorn's WebSocket implementation: "replyx" is websockets-sansio that also takes frames built
+    # once per event (realtime/wsserver.py); the others are uvicorn's own, kept for comparison.
+    ws_impl: str = Field(default="replyx", pattern="^(replyx|websockets-sansio|websockets|wsproto)$")
+    # Off: for chat-sized events it cost throughput and memory per socket and saved few bytes
+    # (figures in docs/performance.md); browsers then simply talk uncompressed.
+    ws_per_message_deflate: bool = False
     max_connections: int = 20000
     max_sockets_per_dialog: int = 50
     max_sockets_per_ip: int = 500

@@ -1,8 +1,12 @@
-"""One accepted socket: a bounded outgoing queue, its sender task and its heartbeat.
+"""One accepted socket: a bounded outgoing queue, its sender and its heartbeat.
 
 Events reach a connection only through ``offer`` (called by the hub). For dialog
 sockets, message events are released strictly in seq order: duplicates are
 dropped and a gap holds later events back until the hub fills it from storage.
+
+Under replyx's own uvicorn protocol (``wsserver.py``) frames built once by the
+hub are collected per socket and written in one call per loop iteration, with
+no task per socket; elsewhere a sender task moves the queue through ASGI.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from replyx.realtime import protocol
 from replyx.realtime.protocol import CloseCode
 
 GapHandler = Callable[["Connection"], None]
+
+# Bytes of events a client may leave unread in the server's buffer before it counts as a slow
+# consumer and is closed with 4008: about a thousand chat events, as the ASGI queue allows.
+MAX_UNREAD_BYTES = 1 << 20
 
 
 class Connection:
@@ -44,12 +52,18 @@ class Connection:
         self.on_gap = on_gap
         self.last_seq = 0
         self.live = False
-        self.held: list[tuple[dict[str, Any], str]] = []
-        self.pending: dict[int, str] = {}
+        self.held: list[tuple[dict[str, Any], str, bytes | None]] = []
+        self.pending: dict[int, tuple[str, bytes | None]] = {}
         self.close_code: CloseCode | None = None
         self.stopped = asyncio.Event()
         self.last_heard = time.monotonic()
         self.filling = False
+        scope = getattr(websocket, "scope", None) or {}
+        self.writer: Any = scope.get("extensions", {}).get(protocol.FRAMES_EXTENSION)
+        self.outbox: list[bytes] = []
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._next_ping = 0.0
+        self._on_stop: Callable[[], Any] | None = None
 
     @property
     def topic(self) -> str:
@@ -58,17 +72,22 @@ class Connection:
             return protocol.dialog_topic(self.dialog_id)
         return protocol.owner_topic(self.owner_id)
 
-    def offer(self, event: dict[str, Any], data: str) -> None:
-        """Take an event from the hub; never blocks."""
+    @property
+    def writes_frames(self) -> bool:
+        """True when frames go straight to the transport (no sender task needed)."""
+        return self.writer is not None
+
+    def offer(self, event: dict[str, Any], data: str, frame: bytes | None = None) -> None:
+        """Take an event (with its frame, when the hub built one); never blocks."""
         if self.close_code is not None:
             return
         if not self.live:
             if len(self.held) >= self.queue.maxsize:
                 self.fail(protocol.TOO_MANY)
             else:
-                self.held.append((event, data))
+                self.held.append((event, data, frame))
             return
-        self._route(event, data)
+        self._route(event, data, frame)
 
     def offer_stored(self, messages: list[dict[str, Any]]) -> None:
         """Take messages re-read from storage (gap fill or broker recovery)."""
@@ -82,16 +101,31 @@ class Connection:
         self.last_seq = last_seq
         self.live = True
         held, self.held = self.held, []
-        for event, data in held:
-            self._route(event, data)
+        for event, data, frame in held:
+            self._route(event, data, frame)
 
-    def put(self, data: str) -> None:
+    def put(self, data: str, frame: bytes | None = None) -> None:
         """Queue a frame; a full queue means the client cannot keep up, so it is closed."""
         if self.close_code is not None:
+            return
+        if self.writer is not None:
+            self.outbox.append(frame if frame is not None else protocol.text_frame(data))
+            if len(self.outbox) == 1:
+                asyncio.get_running_loop().call_soon(self._flush)
             return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
+            self.fail(protocol.TOO_MANY)
+
+    def _flush(self) -> None:
+        # Everything queued for this socket during one loop iteration leaves in one write.
+        frames, self.outbox = self.outbox, []
+        if self.close_code is not None or not frames:
+            return
+        if not self.writer.write(frames[0] if len(frames) == 1 else b"".join(frames)):
+            return
+        if self.writer.buffered() > MAX_UNREAD_BYTES:
             self.fail(protocol.TOO_MANY)
 
     def put_event(self, event: dict[str, Any]) -> None:
@@ -103,50 +137,70 @@ class Connection:
         if self.close_code is None:
             self.close_code = code
         self.stopped.set()
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def on_stop(self, callback: Callable[[], Any]) -> None:
+        """Call back once ``fail`` is called (the endpoint stops reading then)."""
+        self._on_stop = callback
 
     @property
     def has_gap(self) -> bool:
         """True while later messages wait for a missing seq."""
         return bool(self.pending)
 
-    def _route(self, event: dict[str, Any], data: str) -> None:
+    def _route(self, event: dict[str, Any], data: str, frame: bytes | None = None) -> None:
         if event.get("type") != "message" or self.dialog_id is None:
-            self.put(data)
+            self.put(data, frame)
             return
         seq = event["message"]["seq"]
         if seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
-            self.pending[seq] = data
+            self.pending[seq] = (data, frame)
             self.on_gap(self)
             return
-        self.put(data)
+        self.put(data, frame)
         self.last_seq = seq
         while self.last_seq + 1 in self.pending:
             self.last_seq += 1
-            self.put(self.pending.pop(self.last_seq))
+            self.put(*self.pending.pop(self.last_seq))
         for stale in [s for s in self.pending if s <= self.last_seq]:
             del self.pending[stale]
 
     async def send_loop(self) -> None:
-        """Write queued frames to the socket, one at a time, until cancelled."""
+        """Write queued frames to the socket through ASGI, one at a time, until cancelled."""
         while True:
             data = await self.queue.get()
             await self.websocket.send_text(data)
 
-    async def heartbeat_loop(self, interval: float, timeout: float) -> None:
-        """Send ``__ping__`` every interval; close with 1001 after interval + timeout of silence."""
-        next_ping = time.monotonic() + interval
-        while True:
-            deadline = self.last_heard + interval + timeout
-            await asyncio.sleep(max(0.0, min(next_ping, deadline) - time.monotonic()))
-            now = time.monotonic()
-            if now >= self.last_heard + interval + timeout:
-                self.fail(protocol.HEARTBEAT_TIMEOUT)
-                return
-            if now >= next_ping:
-                self.put(protocol.PING)
-                next_ping = now + interval
+    def start_heartbeat(self, interval: float, timeout: float) -> None:
+        """Send ``__ping__`` every interval; close with 1001 after interval + timeout of silence.
+
+        A timer, not a task: an idle socket then costs one scheduled callback.
+        """
+        self._next_ping = time.monotonic() + interval
+        self._beat(interval, timeout)
+
+    def _beat(self, interval: float, timeout: float) -> None:
+        now = time.monotonic()
+        if self.close_code is not None:
+            return
+        if now >= self.last_heard + interval + timeout:
+            self.fail(protocol.HEARTBEAT_TIMEOUT)
+            return
+        if now >= self._next_ping:
+            self.put(protocol.PING)
+            self._next_ping = now + interval
+        wake = min(self._next_ping, self.last_heard + interval + timeout)
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(max(0.0, wake - now), self._beat, interval, timeout)
+
+    def stop_heartbeat(self) -> None:
+        """Cancel the heartbeat timer."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
 
     async def close(self, code: CloseCode) -> None:
         """Send the close frame, without waiting long on a client that does not read."""

@@ -272,12 +272,16 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
             status = (await dialogs.get_dialog(ctx, conn.dialog_id)).status
         conn.put_event(protocol.ready_event(conn.dialog_id, conn.last_seq, status))
         settings = ctx.settings
-        tasks = [
-            asyncio.create_task(conn.send_loop()),
-            asyncio.create_task(conn.heartbeat_loop(settings.ws_ping_interval, settings.ws_pong_timeout)),
-            asyncio.create_task(_receive_loop(websocket, ctx, conn, grant)),
-            asyncio.create_task(conn.stopped.wait()),  # type: ignore[arg-type]
-        ]
+        # Two tasks at most per socket (fewer tasks, less memory per idle socket): the reader, which
+        # fail() cancels, and a sender only where frames go through ASGI; the heartbeat is a timer.
+        receiver = asyncio.create_task(_receive_loop(websocket, ctx, conn, grant))
+        conn.on_stop(receiver.cancel)
+        tasks = [receiver]
+        if not conn.writes_frames:
+            tasks.append(asyncio.create_task(conn.send_loop()))
+        conn.start_heartbeat(settings.ws_ping_interval, settings.ws_pong_timeout)
+        if conn.close_code is not None:
+            receiver.cancel()
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
@@ -291,6 +295,7 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
             log.exception("Socket of %s failed", conn.topic)
             conn.fail(protocol.INTERNAL_ERROR)
     finally:
+        conn.stop_heartbeat()
         for task in tasks:
             task.cancel()
         for task in tasks:

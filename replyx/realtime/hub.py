@@ -49,6 +49,7 @@ class Hub:
         self.topics: dict[str, set[Connection]] = {}
         self._subscribing: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._last: tuple[str, Any, bytes] = ("", None, b"")
         self.started_at = time.time()
 
     def bind(self, broker: Broker) -> None:
@@ -101,17 +102,23 @@ class Hub:
         listeners = self.topics.get(topic)
         if not listeners:
             return
-        try:
-            event = json.loads(data)
-        except ValueError:
-            log.error("Dropped a malformed event on %s", topic)
-            return
+        if data == self._last[0]:
+            # The same event follows on the owner's topic: parse and frame it once.
+            event, frame = self._last[1], self._last[2]
+        else:
+            try:
+                event = json.loads(data)
+            except ValueError:
+                log.error("Dropped a malformed event on %s", topic)
+                return
+            frame = protocol.text_frame(data)
+            self._last = (data, event, frame)
         if event.get("type") == "message" and topic.startswith("dialog."):
             self._log_push(event["dialog_id"], listeners)
             metrics.observe_delivery(event["message"].get("created_at", ""))
         metrics.PUSHES.inc(len(listeners))
         for conn in tuple(listeners):
-            conn.offer(event, data)
+            conn.offer(event, data, frame)
 
     def _log_push(self, dialog_id: int, listeners: set[Connection]) -> None:
         log.info("Push to dialog %s: %d connections", dialog_id, len(listeners))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -145,6 +146,22 @@ def read_event(dialog_id: int, reader: str, seq: int) -> dict[str, Any]:
 def error_event(code: str, detail: str) -> dict[str, Any]:
     """A refusal of one client frame; the socket stays open."""
     return {"type": "error", "code": code, "detail": detail}
+
+
+# Name of the ASGI extension through which replyx's uvicorn protocol takes pre-built frames
+# (replyx/realtime/wsserver.py); other servers simply do not offer it.
+FRAMES_EXTENSION = "replyx.frames"
+
+
+def text_frame(data: str) -> bytes:
+    """An unmasked, uncompressed server text frame (RFC 6455 5.2): built once, written to many sockets."""
+    payload = data.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def dialog_topic(dialog_id: int) -> str:
