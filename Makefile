@@ -11,7 +11,7 @@ TEST_PACKAGES := redis-server=redis-server /usr/sbin/nginx=nginx chromium=chromi
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,bench]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -27,9 +27,13 @@ test: $(STAMP) system-packages
 test-stress: $(STAMP) system-packages
 	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q tests/reliability
 
+# The table of docs/performance.md: every configuration 3 times, medians (about an hour on 2 cores).
+bench: $(STAMP) system-packages
+	PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/python -m bench suite
+
 lint: $(STAMP)
-	$(BIN)/ruff check replyx tests
-	$(BIN)/ruff format --check replyx tests
+	$(BIN)/ruff check replyx tests bench
+	$(BIN)/ruff format --check replyx tests bench
 
 clean:
 	rm -rf $(VENV) data test-artifacts
