@@ -31,6 +31,12 @@ def owner(server: ReplyxProcess) -> Owner:
     return create_owner(server, "owner")
 
 
+@pytest.fixture
+def fresh_owner(server: ReplyxProcess) -> Owner:
+    """An owner of this test alone, for tests that post enough to meet the operator rate limit."""
+    return create_owner(server, "fresh")
+
+
 @pytest.fixture(scope="session")
 def other_owner(server: ReplyxProcess) -> Owner:
     """A second, unrelated owner account."""

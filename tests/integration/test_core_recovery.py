@@ -11,7 +11,10 @@ from tests.support.chat import ChatSocket, Owner, create_assistant, open_dialog,
 from tests.support.processes import ReplyxProcess
 
 
-async def test_reconnect_with_since_replays_exactly_the_missing_messages(server: ReplyxProcess, owner: Owner) -> None:
+async def test_reconnect_with_since_replays_exactly_the_missing_messages(
+    server: ReplyxProcess, fresh_owner: Owner
+) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     async with httpx.AsyncClient(base_url=server.url) as http:
@@ -27,8 +30,9 @@ async def test_reconnect_with_since_replays_exactly_the_missing_messages(server:
 
 
 async def test_reconnects_during_a_concurrent_writer_miss_nothing_and_repeat_nothing(
-    server: ReplyxProcess, owner: Owner
+    server: ReplyxProcess, fresh_owner: Owner
 ) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     paths = socket_paths(visitor, owner)

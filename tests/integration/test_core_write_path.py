@@ -12,7 +12,8 @@ from tests.support.db import stored_messages
 from tests.support.processes import ReplyxProcess
 
 
-async def test_sender_comes_from_the_endpoint_not_the_client(server: ReplyxProcess, owner: Owner) -> None:
+async def test_sender_comes_from_the_endpoint_not_the_client(server: ReplyxProcess, fresh_owner: Owner) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     paths = socket_paths(visitor, owner)
@@ -39,7 +40,8 @@ async def test_sender_comes_from_the_endpoint_not_the_client(server: ReplyxProce
     await admin.close()
 
 
-async def test_fifty_concurrent_writers_get_a_gapless_seq(server: ReplyxProcess, owner: Owner) -> None:
+async def test_fifty_concurrent_writers_get_a_gapless_seq(server: ReplyxProcess, fresh_owner: Owner) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     paths = socket_paths(visitor, owner)
@@ -72,7 +74,8 @@ async def test_fifty_concurrent_writers_get_a_gapless_seq(server: ReplyxProcess,
         await sock.close()
 
 
-async def test_repeated_client_id_returns_the_stored_message_once(server: ReplyxProcess, owner: Owner) -> None:
+async def test_repeated_client_id_returns_the_stored_message_once(server: ReplyxProcess, fresh_owner: Owner) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     admin = await ChatSocket.connect(server.ws_url + socket_paths(visitor, owner)["admin"])
@@ -93,7 +96,10 @@ async def test_repeated_client_id_returns_the_stored_message_once(server: Replyx
     await admin.close()
 
 
-async def test_handoff_changes_are_system_messages_with_status_events(server: ReplyxProcess, owner: Owner) -> None:
+async def test_handoff_changes_are_system_messages_with_status_events(
+    server: ReplyxProcess, fresh_owner: Owner
+) -> None:
+    owner = fresh_owner
     assistant = create_assistant(server.url, owner)
     visitor = open_dialog(server.url, assistant)
     site = await ChatSocket.connect(server.ws_url + socket_paths(visitor, owner)["site"])
