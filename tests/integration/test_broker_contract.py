@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from replyx.realtime.broker import Broker, create_broker
+from replyx.realtime.broker import redis as redis_broker
 from replyx.realtime.broker.redis import RedisBroker
 from tests.support.services import RedisServer
 from tests.support.timing import scaled
@@ -134,8 +135,9 @@ async def test_redis_fans_out_between_processes(redis_server: RedisServer) -> No
 
 
 async def test_redis_outage_keeps_local_delivery_and_recovers_once(
-    tmp_path: Path, redis_binary: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, redis_binary: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(redis_broker, "REPLAY_GRACE", 0.3)  # both brokers are back long before that
     redis = RedisServer(tmp_path, redis_binary).start()
     a, b = Recorder(), Recorder()
     broker_a = RedisBroker(redis.url, on_message=a.on_message, on_reconnect=a.on_reconnect)

@@ -13,7 +13,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,24 @@ def cluster_owner(running_cluster: Cluster) -> Owner:
     return create_owner(running_cluster.backends[0], "cluster")
 
 
+@pytest.fixture
+async def opened() -> AsyncIterator[list[Any]]:
+    """Sockets and clients a test opens, closed after it whatever happened."""
+    things: list[Any] = []
+    yield things
+    for thing in things:
+        with contextlib.suppress(Exception):
+            await (thing.stop() if isinstance(thing, ReconnectingClient) else thing.close())
+
+
 # -- helpers -----------------------------------------------------------------------------------
+
+
+async def connect(opened: list[Any], url: str) -> ChatSocket:
+    """Open a socket that the test's teardown closes."""
+    sock = await ChatSocket.connect(url)
+    opened.append(sock)
+    return sock
 
 
 async def take_over(http: httpx.AsyncClient, base: str, owner: Owner, visitor: Visitor) -> None:
@@ -187,6 +204,7 @@ class ReconnectingClient:
         self.connections = 0
         self.unsent: dict[str, str] = {}
         self.problems: list[str] = []
+        self.connect_failures: list[str] = []
         self.socket: ChatSocket | None = None
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run())
@@ -200,7 +218,8 @@ class ReconnectingClient:
         while not self._stop.is_set():
             try:
                 sock = await ChatSocket.connect(f"{self.url}&since={self.last_seq}")
-            except Exception:
+            except Exception as exc:
+                self.connect_failures.append(repr(exc))
                 await asyncio.sleep(0.1)
                 continue
             self.socket = sock
@@ -252,7 +271,7 @@ class ReconnectingClient:
 
 
 async def test_fan_out_over_processes_behind_nginx_exactly_once_in_order(
-    cluster: Cluster, cluster_owner: Owner
+    cluster: Cluster, cluster_owner: Owner, opened: list[Any]
 ) -> None:
     base, owner = cluster.nginx.url, cluster_owner
     assistant = create_assistant(base, owner)
@@ -266,8 +285,8 @@ async def test_fan_out_over_processes_behind_nginx_exactly_once_in_order(
             for visitor in visitors:
                 for pool in DIALOG_POOLS:
                     url = cluster.nginx.ws_url + socket_paths(visitor, owner)[pool]
-                    sockets[visitor.dialog_id].append(await ChatSocket.connect(url))
-        inbox = await ChatSocket.connect(cluster.nginx.ws_url + socket_paths(visitors[0], owner)["inbox"])
+                    sockets[visitor.dialog_id].append(await connect(opened, url))
+        inbox = await connect(opened, cluster.nginx.ws_url + socket_paths(visitors[0], owner)["inbox"])
         every = [s for group in sockets.values() for s in group]
         await asyncio.gather(*(s.ready() for s in [*every, inbox]))
         assert len(every) == 30
@@ -330,12 +349,10 @@ async def test_fan_out_over_processes_behind_nginx_exactly_once_in_order(
             f"{2 * per_dialog} messages written through 4 processes and nginx reached 30 sockets and an inbox "
             f"in {delivered:.2f} s"
         )
-        for sock in [*every, inbox]:
-            await sock.close()
 
 
 async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
-    cluster: Cluster, cluster_owner: Owner
+    cluster: Cluster, cluster_owner: Owner, opened: list[Any]
 ) -> None:
     base, owner = cluster.nginx.url, cluster_owner
     assistant = create_assistant(base, owner)
@@ -345,6 +362,7 @@ async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
         await take_over(http, base, owner, visitor)
         paths = socket_paths(visitor, owner)
         clients = [ReconnectingClient(cluster.nginx.ws_url + paths[pool]) for pool in DIALOG_POOLS for _ in range(4)]
+        opened.extend(clients)
         await until(lambda: all(c.connections == 1 for c in clients), 10, "clients connected")
         stats = await stats_until(
             http, base, owner, lambda st: sum(sockets_by_pid(st, {visitor.dialog_id}).values()) == 12, timeout=10
@@ -390,8 +408,6 @@ async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
         for client in clients:
             assert not client.problems, client.problems
             assert client.messages == history, "full history, gapless, once each, across the reconnect"
-        for client in clients:
-            await client.stop()
         print(
             f"\nkill -9 of a backend holding {on_victim} of 12 sockets: they reconnected through nginx in "
             f"{reconnected:.2f} s; {last} messages, none lost"
@@ -400,7 +416,7 @@ async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
 
 
 async def test_redis_outage_every_socket_gets_every_message_once(
-    cluster: Cluster, cluster_owner: Owner, redis_server: RedisServer
+    cluster: Cluster, cluster_owner: Owner, redis_server: RedisServer, opened: list[Any]
 ) -> None:
     base, owner = cluster.nginx.url, cluster_owner
     assistant = create_assistant(base, owner)
@@ -409,8 +425,10 @@ async def test_redis_outage_every_socket_gets_every_message_once(
     async with httpx.AsyncClient(timeout=scaled(10)) as http:
         await take_over(http, base, owner, visitor)
         paths = socket_paths(visitor, owner)
-        sockets = [await ChatSocket.connect(cluster.nginx.ws_url + paths[p]) for p in DIALOG_POOLS for _ in range(4)]
-        await asyncio.gather(*(s.ready() for s in sockets))
+        sockets = [await connect(opened, cluster.nginx.ws_url + paths[p]) for p in DIALOG_POOLS for _ in range(4)]
+        inboxes = [await connect(opened, cluster.nginx.ws_url + paths["inbox"]) for _ in range(3)]
+        await asyncio.gather(*(s.ready() for s in [*sockets, *inboxes]))
+        seen_before = len(await stored_messages(http, base, owner, visitor.dialog_id))
         stats = await stats_until(
             http,
             base,
@@ -451,6 +469,11 @@ async def test_redis_outage_every_socket_gets_every_message_once(
         await asyncio.sleep(0.3)  # a duplicate would arrive right behind
         for sock in sockets:
             assert sock.received_messages() == history, "every message, once, in order"
+        # Inbox events carry no seq of their own to order by; each must still arrive exactly once.
+        await until(lambda: all(len(i.received_messages()) >= last - seen_before for i in inboxes), 10, "inboxes")
+        inboxes_recovered = time.monotonic() - restarted
+        for inbox in inboxes:
+            assert sorted(seqs(inbox.received_messages())) == list(range(seen_before + 1, last + 1))
         assert max(latencies) < scaled(1.5), f"posting waited on Redis: {max(latencies):.2f} s"
 
         logs = list(zip(cluster.backends, log_offsets, BACKEND_WORKERS, strict=True))
@@ -466,14 +489,12 @@ async def test_redis_outage_every_socket_gets_every_message_once(
             f"\nRedis down {restarted - outage_started:.1f} s: {len(latencies)} messages posted meanwhile "
             f"(slowest POST {max(latencies) * 1000:.0f} ms, {max(baseline) * 1000:.0f} ms before); "
             f"{len(sockets)} sockets on {len(holders)} processes had all {last} messages "
-            f"{recovered:.2f} s after Redis was back"
+            f"{recovered:.2f} s after Redis was back ({len(inboxes)} inboxes: {inboxes_recovered:.2f} s)"
         )
-        for sock in sockets:
-            await sock.close()
 
 
 async def test_idle_socket_through_nginx_lives_on_pings(
-    cluster: Cluster, cluster_owner: Owner, tmp_path: Path, nginx_binary: str
+    cluster: Cluster, cluster_owner: Owner, tmp_path: Path, nginx_binary: str, opened: list[Any]
 ) -> None:
     read_timeout = 2.5  # seconds; nginx takes it in milliseconds below
     # The same backend setup, but pinging every 5 minutes: nothing flows on an idle socket.
@@ -494,28 +515,27 @@ async def test_idle_socket_through_nginx_lives_on_pings(
         base, owner = cluster.nginx.url, cluster_owner
         visitor = open_dialog(base, create_assistant(base, owner))
         path = socket_paths(visitor, owner)["site"]
-        pinged = await ChatSocket.connect(proxies["pinged"].ws_url + path)
-        silent = await ChatSocket.connect(proxies["silent"].ws_url + path)
+        pinged = await connect(opened, proxies["pinged"].ws_url + path)
+        silent = await connect(opened, proxies["silent"].ws_url + path)
         await asyncio.gather(pinged.ready(), silent.ready())
-        opened = time.monotonic()
+        opened_at = time.monotonic()
 
         await silent.close_code(timeout=read_timeout * 3)
-        cut_after = time.monotonic() - opened
+        cut_after = time.monotonic() - opened_at
         assert silent.pings == 0
         assert read_timeout * 0.8 <= cut_after <= read_timeout + scaled(2), f"cut after {cut_after:.1f} s"
 
         alive_for = read_timeout * 3
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(pinged.closed), alive_for - (time.monotonic() - opened))
+            await asyncio.wait_for(asyncio.shield(pinged.closed), alive_for - (time.monotonic() - opened_at))
         assert pinged.pings >= int(alive_for / PING_INTERVAL) - 1
         async with httpx.AsyncClient(timeout=scaled(10)) as http:
             await post_as_visitor(http, base, visitor, "still there?")
         await until(lambda: "still there?" in [m["text"] for m in pinged.received_messages()], 5, "the message")
         print(
             f"\nnginx proxy_read_timeout {read_timeout} s: the silent socket was cut after {cut_after:.1f} s; "
-            f"the pinged one was alive after {time.monotonic() - opened:.1f} s ({pinged.pings} pings)"
+            f"the pinged one was alive after {time.monotonic() - opened_at:.1f} s ({pinged.pings} pings)"
         )
-        await pinged.close()
     finally:
         for proxy in proxies.values():
             proxy.stop()
@@ -525,7 +545,7 @@ async def test_idle_socket_through_nginx_lives_on_pings(
 
 
 async def test_stats_through_nginx_cover_every_process_and_drop_a_killed_one(
-    cluster: Cluster, cluster_owner: Owner
+    cluster: Cluster, cluster_owner: Owner, opened: list[Any]
 ) -> None:
     base, owner = cluster.nginx.url, cluster_owner
     visitor = open_dialog(base, create_assistant(base, owner))
@@ -535,8 +555,8 @@ async def test_stats_through_nginx_cover_every_process_and_drop_a_killed_one(
     sockets = []
     for index, pools in layout.items():
         for pool in pools:
-            sockets.append(await ChatSocket.connect(cluster.backends[index].ws_url + paths[pool]))
-    sockets.append(await ChatSocket.connect(cluster.backends[0].ws_url + paths["inbox"]))
+            sockets.append(await connect(opened, cluster.backends[index].ws_url + paths[pool]))
+    sockets.append(await connect(opened, cluster.backends[0].ws_url + paths["inbox"]))
     await asyncio.gather(*(s.ready() for s in sockets))
     pids = {i: cluster.worker_pids(i) for i in layout}
     expected = {"admin": 4, "site": 3, "widget": 2}
@@ -572,5 +592,3 @@ async def test_stats_through_nginx_cover_every_process_and_drop_a_killed_one(
             f"\nstats through nginx: {len(set().union(*pids.values()))} processes, answered by {len(answered_by)} "
             f"of them; the killed one was gone from the stats after {gone_after:.1f} s"
         )
-    for sock in sockets:
-        await sock.close()

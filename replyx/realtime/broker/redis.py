@@ -12,10 +12,12 @@ and docs/deployment.md. In short:
   confirmed them, logs the recovery once and awaits ``on_reconnect`` (the hub
   re-reads from storage what its sockets may have missed);
 * an event that cannot be published is handed to this process's own sockets
-  at once (local delivery keeps working) and queued; it is published again,
-  marked with this broker's instance id so this process skips its own copy,
-  as soon as Redis accepts writes again. Messages are committed before they
-  are published, so a failed publish never fails a write.
+  at once (local delivery keeps working) and queued; it is published again a
+  few seconds after this process is back, once every other process has had
+  the time to subscribe again (so inboxes, which have no seq to re-read from,
+  get it too), marked with this broker's instance id so this process skips
+  its own copy. Messages are committed before they are published, so a failed
+  publish never fails a write.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ SUBSCRIBE_TIMEOUT = 2.0
 # Events kept for re-publishing during an outage; older ones are dropped (storage still has the
 # messages, and every process re-reads them after its own reconnect).
 OUTBOX_LIMIT = 10_000
+# Held events are re-published this long after this process is back on Redis: every other
+# process retries at most every BACKOFF_MAX, so by then all have subscribed again.
+REPLAY_GRACE = BACKOFF_MAX + 1.0
 # Marks a re-published event: RS + instance id + RS + event. Events themselves are JSON objects.
 REPLAY_MARK = "\x1e"
 
@@ -93,7 +98,6 @@ class RedisBroker(Broker):
         self._outbox: deque[tuple[str, str]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._down_since: float | None = None
-        self._republished = 0
         self._node_ids: set[str] = set()
         self._prefix = "replyx:"
 
@@ -161,9 +165,8 @@ class RedisBroker(Broker):
     async def publish(self, topic: str, data: str) -> None:
         """Publish; when Redis cannot take it, deliver locally now and re-publish later."""
         assert self._client is not None, "start() first"
-        if self._outbox or not self._link_up:
-            # Redis is known to be away, or earlier events still wait: do not spend a timeout on
-            # it, and queue behind them so each topic keeps its order.
+        if not self._link_up:
+            # Redis is known to be away: do not spend a timeout on it.
             self._hold(topic, data)
             return
         try:
@@ -187,23 +190,21 @@ class RedisBroker(Broker):
         assert self._client is not None
         attempt = 0
         while self._outbox:
-            topic, data = self._outbox[0]
+            # Re-publish once this process is back on Redis, and only after every other process
+            # has had the time to subscribe again: pub/sub keeps nothing for late subscribers.
+            await self._link_ready.wait()
+            await asyncio.sleep(REPLAY_GRACE if attempt == 0 else backoff_delay(attempt))
             try:
-                await self._client.publish(self._channel(topic), f"{REPLAY_MARK}{self._instance}{REPLAY_MARK}{data}")
+                while self._outbox:
+                    topic, data = self._outbox[0]
+                    await self._client.publish(
+                        self._channel(topic), f"{REPLAY_MARK}{self._instance}{REPLAY_MARK}{data}"
+                    )
+                    # The deque may have been trimmed meanwhile; only drop what was just sent.
+                    if self._outbox and self._outbox[0] == (topic, data):
+                        self._outbox.popleft()
             except (RedisError, OSError):
                 attempt += 1
-                if self._link_ready.is_set():
-                    await asyncio.sleep(backoff_delay(attempt))
-                else:
-                    # Retry after the backoff, or at once when the subscriber link comes back.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._link_ready.wait(), backoff_delay(attempt))
-                continue
-            attempt = 0
-            self._republished += 1
-            # The deque may have been trimmed meanwhile; only drop what was just sent.
-            if self._outbox and self._outbox[0] == (topic, data):
-                self._outbox.popleft()
         if self._link_up:
             self._recovered()
 
@@ -375,18 +376,17 @@ class RedisBroker(Broker):
         )
 
     def _recovered(self) -> None:
-        if self._down_since is None or self._outbox:
-            return  # not down, or still re-publishing: the flusher reports the end
+        if self._down_since is None:
+            return
         took = time.monotonic() - self._down_since
         self._down_since = None
         log.warning(
-            "Redis broker reconnected after %.1f s: %d topics subscribed, %d held events re-published; "
+            "Redis broker reconnected after %.1f s: %d topics subscribed, %d held events to re-publish; "
             "missed messages are re-read from storage",
             took,
             len(self._topics),
-            self._republished,
+            len(self._outbox),
         )
-        self._republished = 0
 
     def _channel(self, topic: str) -> str:
         return self._prefix + topic
