@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,6 +35,9 @@ from replyx.web import STATIC_DIR
 
 log = logging.getLogger("replyx.app")
 
+# Seconds a thread may hold the GIL while another waits (see lifespan; figures in docs/performance.md).
+GIL_SWITCH_INTERVAL = 0.0005
+
 
 def _node_id(settings: Settings) -> str:
     if not settings.node_id:
@@ -48,6 +52,9 @@ def _node_id(settings: Settings) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build engine, broker, hub and context; tear them down in reverse."""
     settings: Settings = app.state.settings
+    # Database drivers (aiosqlite) run each statement in a thread that must win the GIL back from a
+    # busy event loop; Python's default 5 ms switch interval then adds up to 5 ms per statement.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     engine = create_engine(settings.effective_database_url)
     sessions = create_session_factory(engine)
     hub = Hub(node_id=_node_id(settings), fetch_messages=lambda d, s: list_messages(ctx, dialog_id=d, since=s))

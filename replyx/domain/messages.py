@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from replyx.db.models import Dialog, Message, utcnow
@@ -211,18 +211,30 @@ async def append_message(
                     if change is not None or only_in_status is not None:
                         return None  # the dialog is not in the state this write needs: nothing to record
                     raise NotFound("dialog not found")
-                message = Message(
-                    dialog_id=dialog_id,
-                    seq=row.last_seq,
-                    sender=author.sender,
-                    text=text,
-                    client_id=client_id,
-                    operator_id=author.operator_id,
-                    created_at=utcnow(),
+                # A Core INSERT ... RETURNING, not session.add + flush: the ORM's unit of work was the
+                # largest cost of a stored message (docs/performance.md), and nothing here needs it.
+                created_at = utcnow()
+                message_id = await session.scalar(
+                    insert(Message)
+                    .values(
+                        dialog_id=dialog_id,
+                        seq=row.last_seq,
+                        sender=author.sender,
+                        text=text,
+                        client_id=client_id,
+                        operator_id=author.operator_id,
+                        created_at=created_at,
+                    )
+                    .returning(Message.id)
                 )
-                session.add(message)
-                await session.flush()
-                payload = message_payload(message)
+                payload = {
+                    "id": message_id,
+                    "seq": row.last_seq,
+                    "sender": author.sender,
+                    "text": text,
+                    "created_at": iso(created_at),
+                    "client_id": client_id,
+                }
         except IntegrityError:
             # Another request stored this client_id first; the rollback also undid our seq.
             return None
