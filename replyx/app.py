@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 
 from replyx import __version__
-from replyx.api.routes import assistants, auth, dialogs, pages, system, visitor
+from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_required, visitor
 from replyx.assistant.answering import create_responder
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
@@ -116,9 +116,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DBAPIError, _storage_error)
+    # A database that is down refuses new connections with a plain OSError, not a DBAPIError.
+    app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (auth.router, assistants.router, visitor.router, dialogs.router, system.router, pages.router):
         app.include_router(router)
     app.include_router(endpoints.router)
+    app.include_router(upgrade_required.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -25,13 +25,14 @@ NGINX_WS_BLOCK = """location /ws/ {
     proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Connection $connection_upgrade;   # map $http_upgrade $connection_upgrade
-    proxy_set_header Host $host;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $remote_addr;
     proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_read_timeout 3600s;
-    proxy_send_timeout 3600s;
+    proxy_read_timeout 120s;   # well above REPLYX_WS_PING_INTERVAL (25 s)
+    proxy_send_timeout 120s;
     proxy_buffering off;
-}"""
+}
+(the whole file: deploy/nginx/nginx.conf)"""
 BROKER_FIX = (
     "Run every replyx process with the same REPLYX_BROKER_URL=redis://HOST:6379/0 "
     "(and the same REPLYX_SECRET_KEY and REPLYX_DATABASE_URL)."
@@ -148,17 +149,32 @@ class Doctor:
         self.visitor: _Visitor | None = None
 
     async def run(self) -> list[Step]:
-        """Every step in order; later steps are skipped when they cannot run."""
+        """Every step in order; socket steps are skipped when sockets cannot open at all."""
         try:
-            steps = [await self.health()]
-            steps.append(await self.upgrades())
-            steps.append(await self.round_trip())
-            steps.append(await self.multi_process())
-            steps.append(await self.heartbeat())
-            steps.append(await self.embedding())
+            steps = [await self._guarded(1, "health", self.health)]
+            upgrade = await self._guarded(2, "websocket upgrade", self.upgrades)
+            steps.append(upgrade)
+            socket_steps = (
+                (3, "round trip", self.round_trip),
+                (4, "multi-process delivery", self.multi_process),
+                (5, "heartbeat", self.heartbeat),
+            )
+            for number, name, check in socket_steps:
+                if upgrade.failed:
+                    steps.append(Step(number, name, "skip", "WebSocket upgrades fail (step 2); fix that first"))
+                else:
+                    steps.append(await self._guarded(number, name, check))
+            steps.append(await self._guarded(6, "embedding and origin", self.embedding))
             return steps
         finally:
             await self.http.aclose()
+
+    async def _guarded(self, number: int, name: str, check: Any) -> Step:
+        # A step that breaks in an unforeseen way is reported, and the others still run.
+        try:
+            return await check()  # type: ignore[no-any-return]
+        except Exception as exc:
+            return Step(number, name, "fail", "the check could not complete", f"{type(exc).__name__}: {exc}")
 
     async def health(self) -> Step:
         """Step 1: /health answers, with version, database and broker state."""
@@ -397,8 +413,8 @@ class Doctor:
                     f"socket cut after {idle:.0f} s idle (close code {closed})",
                     "Something between the browser and replyx closes idle sockets sooner than replyx pings "
                     "(REPLYX_WS_PING_INTERVAL): nginx's proxy_read_timeout defaults to 60 s.",
-                    "Set proxy_read_timeout and proxy_send_timeout to 3600s in the /ws/ location, "
-                    "or lower REPLYX_WS_PING_INTERVAL below the proxy's timeout.",
+                    "Set proxy_read_timeout and proxy_send_timeout well above the ping interval (120s in "
+                    "deploy/nginx/nginx.conf) in the /ws/ location, or lower REPLYX_WS_PING_INTERVAL.",
                     {"idle_seconds": round(idle, 1), "close_code": closed},
                 )
             await ws.send("__ping__")
