@@ -278,6 +278,13 @@ async def test_fan_out_over_processes_behind_nginx_exactly_once_in_order(
     visitors = [open_dialog(base, assistant) for _ in range(2)]
     dialog_ids = {v.dialog_id for v in visitors}
     async with httpx.AsyncClient(timeout=scaled(10)) as http:
+        # nginx routes every part of the product to the backends, and nothing else.
+        pages = ["/health", "/admin", "/static/admin/admin.css", "/widget.js", "/demo", "/metrics"]
+        pages.append(f"/chat-iframe?site_token={assistant['site_token']}")
+        for page in pages:
+            assert (await http.get(base + page)).status_code == 200, page
+        assert (await http.get(base + "/docs")).status_code == 404
+        assert (await http.get(base + "/health")).json()["broker"] == "ok"
         for visitor in visitors:
             await take_over(http, base, owner, visitor)
         sockets: dict[int, list[ChatSocket]] = {v.dialog_id: [] for v in visitors}
@@ -412,7 +419,7 @@ async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
             f"\nkill -9 of a backend holding {on_victim} of 12 sockets: they reconnected through nginx in "
             f"{reconnected:.2f} s; {last} messages, none lost"
         )
-    assert_no_tokens(cluster.nginx.access_log(), cluster.nginx.error_log())
+    assert_no_tokens(cluster.nginx.access_log(), cluster.nginx.error_log(), *(b.log() for b in cluster.backends))
 
 
 async def test_redis_outage_every_socket_gets_every_message_once(

@@ -320,8 +320,7 @@ class Cluster:
         assert proc is not None
         if self.workers[index] == 1:
             return {proc.pid}
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        return {int(pid) for pid in children if _is_python(int(pid))}
+        return {pid for pid in _children(proc.pid) if _is_worker(pid)}
 
     def stop(self) -> None:
         """Stop nginx and every backend."""
@@ -330,8 +329,21 @@ class Cluster:
             backend.stop()
 
 
-def _is_python(pid: int) -> bool:
-    # uvicorn's supervisor also starts a resource tracker; workers are the ones running replyx.
+def _children(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command may contain spaces and parentheses: the fields after the last ")" are fixed.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _is_worker(pid: int) -> bool:
+    # uvicorn's supervisor may also start a resource tracker; workers run multiprocessing.spawn.
     try:
         return b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
