@@ -98,6 +98,7 @@ class RedisBroker(Broker):
         self._outbox: deque[tuple[str, str]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._down_since: float | None = None
+        self._overflowed = False
         self._node_ids: set[str] = set()
         self._prefix = "replyx:"
 
@@ -180,7 +181,8 @@ class RedisBroker(Broker):
             self.on_message(topic, data)
         if len(self._outbox) >= OUTBOX_LIMIT:
             self._outbox.popleft()
-            if len(self._outbox) == OUTBOX_LIMIT - 1:
+            if not self._overflowed:
+                self._overflowed = True
                 log.warning("Redis outbox full (%d events): dropping the oldest; storage still has them", OUTBOX_LIMIT)
         self._outbox.append((topic, data))
         if self._flusher is None or self._flusher.done():
@@ -380,6 +382,7 @@ class RedisBroker(Broker):
             return
         took = time.monotonic() - self._down_since
         self._down_since = None
+        self._overflowed = False
         log.warning(
             "Redis broker reconnected after %.1f s: %d topics subscribed, %d held events to re-publish; "
             "missed messages are re-read from storage",
