@@ -205,6 +205,8 @@ async def append_message(
                         .where(condition)
                         .values(**values)
                         .returning(Dialog.last_seq, Dialog.owner_id, Dialog.status)
+                        # No dialog object is loaded in this session: skip the ORM's sync pass.
+                        .execution_options(synchronize_session=False)
                     )
                 ).one_or_none()
                 if row is None:
