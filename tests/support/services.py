@@ -127,9 +127,12 @@ class PostgresCluster:
         self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-o", options, "-w", "start"
         )
-        self._run(
-            str(self.bindir / "createdb"), "-h", str(self.sockets), "-p", str(self.port), "-U", "replyx", "replyx"
-        )
+        try:
+            createdb = str(self.bindir / "createdb")
+            self._run(createdb, "-h", str(self.sockets), "-p", str(self.port), "-U", "replyx", self.database)
+        except BaseException:
+            self.stop()  # no fixture tears down a cluster that failed to start
+            raise
         return self
 
     def stop(self) -> None:
