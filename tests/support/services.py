@@ -71,7 +71,11 @@ class RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         args += ["--dir", str(self.directory), "--logfile", str(self.log_path), "--daemonize", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -242,7 +246,11 @@ class Nginx:
             stdout=subprocess.DEVNULL,
             stderr=(self.directory / "stderr.log").open("ab"),
         )
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def access_log(self) -> str:
