@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from replyx.diagnostics import metrics
 from replyx.realtime.broker.base import Broker
 
 
@@ -18,7 +19,8 @@ class MemoryBroker(Broker):
         self._stats: dict[str, tuple[float, str]] = {}
 
     async def start(self) -> None:
-        """Nothing to connect."""
+        """Nothing to connect: always up."""
+        metrics.BROKER_CONNECTED.set(1)
 
     async def publish(self, topic: str, data: str) -> None:
         """Deliver synchronously, so events leave in the order they were published."""

@@ -40,6 +40,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from replyx.diagnostics import metrics
 from replyx.realtime.broker.base import Broker, MessageHandler, ReconnectHandler
 
 log = logging.getLogger("replyx.broker")
@@ -274,6 +275,7 @@ class RedisBroker(Broker):
                 await conn.send_command("SUBSCRIBE", *(self._channel(t) for t in topics), check_health=False)
             await self._barrier(conn, HEALTH_TIMEOUT)
             self._link_up = True
+            metrics.BROKER_CONNECTED.set(1)
             self._link_ready.set()
             self._link_was_up = True
             self._first_attempt.set()
@@ -367,6 +369,7 @@ class RedisBroker(Broker):
         if self._down_since is not None:
             return
         self._down_since = time.monotonic()
+        metrics.BROKER_CONNECTED.set(0)
         if not self._first_attempt.is_set():
             log.warning(
                 "Redis broker unavailable at start (%s); serving with local delivery only and reconnecting", reason
@@ -382,6 +385,7 @@ class RedisBroker(Broker):
             return
         took = time.monotonic() - self._down_since
         self._down_since = None
+        metrics.BROKER_RECONNECTS.inc()
         self._overflowed = False
         log.warning(
             "Redis broker reconnected after %.1f s: %d topics subscribed, %d held events to re-publish; "
