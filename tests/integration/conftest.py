@@ -15,7 +15,7 @@ def redis_binary() -> str:
     """Path of redis-server (installed by `make test`)."""
     binary = find_binary("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (make test installs it)")
+        pytest.fail("redis-server is not installed: run `make test`, which installs it")
     return binary
 
 
@@ -24,7 +24,7 @@ def nginx_binary() -> str:
     """Path of nginx (installed by `make test`)."""
     binary = find_binary("nginx", "/usr/sbin/nginx")
     if binary is None:
-        pytest.skip("nginx is not installed (make test installs it)")
+        pytest.fail("nginx is not installed: run `make test`, which installs it")
     return binary
 
 
@@ -41,7 +41,7 @@ def postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster made by initdb, listening on a free loopback port."""
     bindir = find_binary("pg_ctl", "/usr/lib/postgresql/*/bin/pg_ctl")
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (make test installs it)")
+        pytest.fail("PostgreSQL is not installed: run `make test`, which installs it")
     # Debian keeps initdb and friends next to the real pg_ctl, not on PATH.
     cluster = PostgresCluster(str(Path(bindir).resolve().parent)).start()
     yield cluster
