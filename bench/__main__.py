@@ -203,10 +203,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--quick", action="store_true", help="skip the 10,000-socket rows")
             p.add_argument("--only", help="run only cases whose key contains this")
     sub.add_parser("table").add_argument("results", type=Path)
+    sub.add_parser("top").add_argument("profile", type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "table":
         print(table(json.loads(args.results.read_text())))
+        return 0
+    if args.command == "top":
+        from bench.profile import top_frames
+
+        print(top_frames(args.profile))
         return 0
     plan = _plan(args)
     header = {
