@@ -141,7 +141,8 @@ async def post_message(
 
             await take_over(ctx, dialog_id=dialog_id, author=author)
         stored = await append_message(ctx, dialog_id=dialog_id, author=author, text=text, client_id=client_id)
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:
+        # OSError: a database that is down refuses the connection before any DBAPI error can arise.
         log.warning("Storage unavailable while posting to dialog %s: %s", dialog_id, type(exc).__name__)
         raise Unavailable("storage is unavailable, retry shortly") from exc
     if stored is None:

@@ -205,4 +205,10 @@ class Connection:
     async def close(self, code: CloseCode) -> None:
         """Send the close frame, without waiting long on a client that does not read."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.websocket.close(code.code, code.reason), timeout=2.0)
+            try:
+                await asyncio.wait_for(self.websocket.close(code.code, code.reason), timeout=2.0)
+            except TimeoutError:
+                # The client reads nothing, so the close frame cannot get past its unread backlog: drop the
+                # connection instead of holding that backlog in memory until it reads or TCP gives up.
+                if self.writer is not None:
+                    self.writer.abort()

@@ -36,6 +36,10 @@ class FrameWriter:
         protocol.transport.write(data)
         return True
 
+    def abort(self) -> None:
+        """Drop the connection at once, discarding what is still buffered."""
+        self._protocol.transport.abort()
+
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel: how far the client lags."""
         return int(self._protocol.transport.get_write_buffer_size())
