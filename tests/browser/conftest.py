@@ -25,16 +25,18 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync driver keeps an event loop running while it lives, which would
+# stop the asyncio tests of other modules from starting theirs.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    """The Playwright driver."""
+    """The Playwright driver, for one test module."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the session; tests open their own contexts."""
+    """One headless Chromium per test module; tests open their own contexts."""
     browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
