@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Ids and seqs are 64-bit integers in every database: a client's number beyond this names nothing
+# (and would overflow the driver), so lookups treat it as absent instead of sending it to storage.
+MAX_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""

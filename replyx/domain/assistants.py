@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from replyx.db.models import Assistant
+from replyx.db.models import MAX_ID, Assistant
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import Forbidden, NotFound
@@ -63,6 +63,8 @@ async def list_for_owner(ctx: ChatContext, owner_id: int) -> list[Assistant]:
 
 async def get_for_owner(ctx: ChatContext, *, assistant_id: int, owner_id: int) -> Assistant:
     """The assistant if it is the owner's (NotFound, Forbidden otherwise)."""
+    if not 0 < assistant_id <= MAX_ID:
+        raise NotFound("assistant not found")
     async with ctx.sessions() as session:
         assistant = await session.get(Assistant, assistant_id)
     if assistant is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from replyx.db.models import Assistant, Dialog, Message, Operator
+from replyx.db.models import MAX_ID, Assistant, Dialog, Message, Operator
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -45,6 +45,8 @@ async def assistant_by_id(ctx: ChatContext, assistant_id: object) -> Assistant:
         key = int(str(assistant_id))
     except ValueError as exc:
         raise Unauthorized("assistant_id missing or invalid") from exc
+    if not 0 < key <= MAX_ID:
+        raise Unauthorized("unknown assistant")
     async with ctx.sessions() as session:
         assistant = await session.get(Assistant, key)
     if assistant is None:
@@ -87,6 +89,8 @@ async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str |
 
 async def get_dialog(ctx: ChatContext, dialog_id: int) -> Dialog:
     """The dialog, or NotFound."""
+    if not 0 < dialog_id <= MAX_ID:
+        raise NotFound("dialog not found")
     async with ctx.sessions() as session:
         dialog = await session.get(Dialog, dialog_id)
     if dialog is None:

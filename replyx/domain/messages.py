@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from replyx.db.models import Dialog, Message, utcnow
+from replyx.db.models import MAX_ID, Dialog, Message, utcnow
 from replyx.diagnostics import metrics
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, DialogClosed, NotFound, RateLimited, TooLong, Unavailable
@@ -265,9 +265,10 @@ async def list_messages(
     ctx: ChatContext, *, dialog_id: int, since: int = 0, until: int | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Stored messages with ``since < seq (<= until)``, in seq order."""
+    since = min(since, MAX_ID)  # no seq is larger; a bigger number would overflow the driver
     query = select(Message).where(Message.dialog_id == dialog_id, Message.seq > since)
     if until is not None:
-        query = query.where(Message.seq <= until)
+        query = query.where(Message.seq <= min(until, MAX_ID))
     async with ctx.sessions() as session:
         rows = await session.scalars(query.order_by(Message.seq).limit(limit))
         return [message_payload(m) for m in rows]

@@ -38,6 +38,18 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServ
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplyxProcess]:
+    """One server without rate limits for the abuse tests that need no settings of their own.
+
+    Each test works with an owner of its own, so what one does cannot change another's outcome.
+    """
+    process = ReplyxProcess(tmp_path_factory.mktemp("reliability"), env=UNLIMITED)
+    process.start()
+    yield process
+    process.stop()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the figures this run recorded, so they are seen without opening the report."""
     if not RECORDED:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.conftest import UNLIMITED, StartServer
+from tests.reliability.conftest import StartServer
 from tests.reliability.figures import record
 from tests.support.chat import ChatSocket, Owner, Visitor, create_assistant, create_owner, open_dialog, socket_paths
 from tests.support.processes import ReplyxProcess
@@ -61,10 +61,9 @@ def direct(start_server: StartServer) -> tuple[ReplyxProcess, Owner]:
 
 
 @pytest.fixture(scope="module")
-def origins(start_server: StartServer) -> tuple[ReplyxProcess, Owner]:
+def origins(shared_server: ReplyxProcess) -> tuple[ReplyxProcess, Owner]:
     """A server without connect limits, for the origin checks."""
-    server = start_server("origins", **UNLIMITED)
-    return server, create_owner(server, "origin")
+    return shared_server, create_owner(shared_server, "origin")
 
 
 async def attempt(server: ReplyxProcess, path: str, address: str | None, **headers: str) -> tuple[Any, ChatSocket]:

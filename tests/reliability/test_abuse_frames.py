@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.reliability.conftest import UNLIMITED, StartServer
 from tests.reliability.figures import record, rss_mib
 from tests.reliability.oracle import ERROR_CODES, Expect, frame_outcomes, matches
 from tests.reliability.profile import pick
@@ -54,9 +53,9 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target(start_server: StartServer) -> Target:
+def target(shared_server: ReplyxProcess) -> Target:
     """A server without rate limits, so every answer is decided by the frame alone."""
-    server = start_server("abuse-frames", **UNLIMITED)
+    server = shared_server
     owner = create_owner(server, "fuzz")
     visitor = open_dialog(server.url, create_assistant(server.url, owner, greeting=""))
     taken = httpx.post(f"{server.url}/api/dialogs/{visitor.dialog_id}/takeover", headers=owner.headers)

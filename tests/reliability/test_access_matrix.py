@@ -17,7 +17,6 @@ import jwt
 import pytest
 
 from replyx.domain import auth
-from tests.reliability.conftest import UNLIMITED, StartServer
 from tests.reliability.figures import record
 from tests.support.chat import ChatSocket, Owner, Visitor, create_assistant, create_owner, open_dialog
 from tests.support.processes import ReplyxProcess
@@ -93,9 +92,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(start_server: StartServer) -> World:
+def world(shared_server: ReplyxProcess) -> World:
     """Owner A (assistant with two dialogs, a spare assistant) and owner B (assistant with a dialog)."""
-    server = start_server("access", **UNLIMITED)
+    server = shared_server
     owner, other_owner = create_owner(server, "a"), create_owner(server, "b")
     rotated = create_assistant(server.url, owner, greeting="hello from A")
     old_token = rotated["site_token"]
