@@ -20,9 +20,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {
     # Chat: every dialog has its visitor, two operators with it open, and one inbox per 10 dialogs.
     "chat": Shape(dialogs=100, operators=2, dialogs_per_owner=10, inbox_per_owner=1),
-    # Fan-out: 1,000 sockets in 4 dialogs of 250 (visitor, 248 operator windows, the owner's inbox):
-    # each stored message goes to 250 sockets, so delivery, not storage, sets the pace.
-    "fanout": Shape(dialogs=4, operators=248, dialogs_per_owner=1, inbox_per_owner=1),
+    # Fan-out: 1,000 sockets in 20 dialogs of 50, the most replyx lets one dialog have by default
+    # (visitor, 48 operator windows, the owner's inbox): each stored message goes to 50 sockets.
+    "fanout": Shape(dialogs=20, operators=48, dialogs_per_owner=1, inbox_per_owner=1),
     # Idle: 10,100 sockets that only connect (memory per socket, connect rate).
     "idle": Shape(dialogs=1000, operators=9, dialogs_per_owner=10, inbox_per_owner=1),
 }
@@ -55,7 +55,7 @@ def suite_cases(quick: bool) -> list[dict[str, Any]]:
 def choice_cases() -> list[dict[str, Any]]:
     """Figures behind replyx's defaults: uvicorn's ws implementations and server-side deflate."""
     cases = []
-    for ws in ("websockets-sansio", "websockets", "wsproto"):
+    for ws in ("replyx", "websockets-sansio", "websockets", "wsproto"):
         cases.append(_case(f"fanout/plain/replyx-ws-{ws}", "replyx-sqlite", "fanout", env={"REPLYX_WS_IMPL": ws}))
     cases.append(
         _case(
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--workers", type=int, default=2, help="client processes")
         p.add_argument("--duration", type=float, default=3.0, help="seconds per load step")
         p.add_argument("--start-rate", type=float, default=50.0, help="messages/s of the first search step")
-        p.add_argument("--max-steps", type=int, default=16)
+        p.add_argument("--max-steps", type=int, default=12)
         p.add_argument("--p99", type=float, default=50.0, help="p99 bound in ms of a sustained step")
         p.add_argument("--rate", type=float, action="append", help="fixed rates instead of a search")
         p.add_argument("--out", type=Path, help="results JSON")

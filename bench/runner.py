@@ -39,7 +39,8 @@ class LoadPlan:
     start_rate: float = 50.0
     growth: float = 2.0
     refinements: int = 3
-    max_steps: int = 16
+    max_steps: int = 12
+    min_rate: float = 1.0
     duration: float = 3.0
     p99_bound_ms: float = 50.0
     warmup_rate: float = 50.0
@@ -145,6 +146,8 @@ def _search(clients: Clients, pids: list[int], plan: LoadPlan, errors_before: in
             rate *= plan.growth
         elif good is None:
             rate /= plan.growth**2
+            if rate < plan.min_rate:
+                break  # not sustained even at a trickle: report no rate
         elif refined >= plan.refinements or bad_rate / good["rate"] < 1.08:
             break
         else:
