@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.reliability.conftest import UNLIMITED, StartServer
 from tests.reliability.figures import record, rss_mib
 from tests.reliability.oracle import ERROR_CODES, Expect, frame_outcomes, matches
 from tests.reliability.profile import pick
@@ -72,7 +73,7 @@ class Probe:
         self.ws = self._open()
 
     def _open(self) -> ClientConnection:
-        ws = connect(self.url, max_size=None, open_timeout=scaled(10), close_timeout=scaled(2))
+        ws = connect(self.url, max_size=None, open_timeout=scaled(10), close_timeout=scaled(2)).__enter__()
         while (event := self._recv(ws)) is None or event.get("type") != "ready":
             pass
         return ws
@@ -229,13 +230,14 @@ def test_oversized_invalid_and_compressed_bomb_frames_are_closed(pool: str, targ
     # The server closes as soon as a frame passes 64 KiB; a client still writing the rest of a 1 MB
     # frame may get the connection reset before it reads the 1009 (1006 on its side).
     cut_off = {1009, 1006}
+    bomb = 50_000_000 if target.deflate else 2_000_000
     cases: list[tuple[str, str | bytes, bool | None, set[int]]] = [
         ("1 MB text frame", json.dumps({"type": "message", "text": os.urandom(500_000).hex()}), None, cut_off),
         ("1 MB binary frame", os.urandom(1_000_000), None, cut_off),
         ("invalid UTF-8 in a text frame", b'{"type":"message","text":"\xff\xfe\xc3("}', True, {1007}),
         (
-            "compressed bomb: 50 MB of zeros deflates to ~50 KB",
-            "0" * 50_000_000,
+            "50 MB of zeros (deflated to ~50 KB when deflate is on; 2 MB raw when off)",
+            "0" * bomb,
             None,
             {1009} if target.deflate else cut_off,
         ),
@@ -249,6 +251,29 @@ def test_oversized_invalid_and_compressed_bomb_frames_are_closed(pool: str, targ
     expected = "error" if pool == "inbox" else "typing"
     assert [e["type"] for e in events] == [expected], "the socket reopened after the abuse is served"
     probe.close()
+
+
+def test_a_compressed_bomb_is_refused_when_deflate_is_on(start_server: StartServer) -> None:
+    """Deflate is off by default; a deployment may turn it on, and then 64 KiB bounds the inflated size."""
+    server = start_server("deflate", **UNLIMITED, REPLYX_WS_PER_MESSAGE_DEFLATE="true")
+    owner = create_owner(server, "deflate")
+    visitor = open_dialog(server.url, create_assistant(server.url, owner, greeting=""))
+    assert server.proc is not None
+    before = rss_mib(server.proc.pid)
+    probe = Probe(server.ws_url + socket_paths(visitor, owner)["site"])
+    assert probe.ws.response is not None
+    assert "permessage-deflate" in probe.ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    for _ in range(3):
+        # 50 MB of zeros deflate to about 50 KB on the wire; the server stops inflating at 64 KiB and
+        # closes (1009; 1006 on this side when the rest of the frame was still being written).
+        events, closed = probe.exchange("0" * 50_000_000)
+        assert closed in (1009, 1006), events
+    events, closed = probe.exchange(json.dumps({"type": "typing", "state": "start"}))
+    assert closed is None and [e["type"] for e in events] == ["typing"]
+    probe.close()
+    growth = round(rss_mib(server.proc.pid) - before, 1)
+    record("compressed_bomb", {"bombs": 3, "inflated_mb_each": 50, "rss_growth_mib": growth})
+    assert growth < RSS_GROWTH_BOUND_MIB
 
 
 def test_server_survived_with_bounded_memory(target: Target) -> None:
