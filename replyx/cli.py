@@ -17,6 +17,7 @@ from rich.console import Console
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.migrate import upgrade
+from replyx.db.models import Operator
 from replyx.diagnostics.logging import log_config
 from replyx.domain import assistants, operators
 from replyx.domain.context import ChatContext
@@ -187,15 +188,7 @@ def admin_create(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create an owner account with its first operator."""
-    settings = _prepared_settings()
-    try:
-        operator = _run_with_context(
-            settings, lambda ctx: operators.create_owner(ctx, email=email, password=password, name=name)
-        )
-    except DomainError as error:
-        console.print(f"[red]{error.detail}[/]")
-        raise typer.Exit(code=1) from error
-    typer.echo(f"operator_id={operator.id} owner_id={operator.owner_id} email={operator.email}")
+    _create_operator(lambda ctx: operators.create_owner(ctx, email=email, password=password, name=name))
 
 
 @admin_app.command("add-operator")
@@ -206,12 +199,14 @@ def admin_add_operator(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Add an operator to an existing owner account."""
-    settings = _prepared_settings()
+    _create_operator(
+        lambda ctx: operators.add_operator(ctx, owner_email=owner, email=email, password=password, name=name)
+    )
+
+
+def _create_operator(action: Callable[[ChatContext], Awaitable[Operator]]) -> None:
     try:
-        operator = _run_with_context(
-            settings,
-            lambda ctx: operators.add_operator(ctx, owner_email=owner, email=email, password=password, name=name),
-        )
+        operator = _run_with_context(_prepared_settings(), action)
     except DomainError as error:
         console.print(f"[red]{error.detail}[/]")
         raise typer.Exit(code=1) from error

@@ -19,23 +19,37 @@ async def get_operator(ctx: ChatContext, operator_id: int) -> Operator:
     return operator
 
 
-async def create_owner(ctx: ChatContext, *, email: str, password: str, name: str | None = None) -> Operator:
-    """A new owner account with its first operator."""
+def _checked_credentials(email: str, password: str) -> str:
     email = email.strip().lower()
     if "@" not in email:
         raise BadRequest("email is not valid")
     if len(password) < 8:
         raise BadRequest("password must have at least 8 characters")
+    return email
+
+
+async def _insert_operator(
+    ctx: ChatContext, *, owner_id: int | None, email: str, password: str, name: str | None
+) -> Operator:
+    # owner_id None: the operator founds a new owner account named after them.
+    email = _checked_credentials(email, password)
+    display = name or email.split("@", 1)[0]
     async with ctx.sessions() as session, session.begin():
         if await session.scalar(select(Operator.id).where(Operator.email == email)):
             raise Conflict(f"an operator with email {email} exists")
-        display = name or email.split("@", 1)[0]
-        owner = Owner(name=display)
-        session.add(owner)
-        await session.flush()
-        operator = Operator(owner_id=owner.id, email=email, name=display, password_hash=auth.hash_password(password))
+        if owner_id is None:
+            owner = Owner(name=display)
+            session.add(owner)
+            await session.flush()
+            owner_id = owner.id
+        operator = Operator(owner_id=owner_id, email=email, name=display, password_hash=auth.hash_password(password))
         session.add(operator)
     return operator
+
+
+async def create_owner(ctx: ChatContext, *, email: str, password: str, name: str | None = None) -> Operator:
+    """A new owner account with its first operator."""
+    return await _insert_operator(ctx, owner_id=None, email=email, password=password, name=name)
 
 
 async def add_operator(
@@ -45,22 +59,7 @@ async def add_operator(
     colleague = await find_operator(ctx, owner_email)
     if colleague is None:
         raise BadRequest(f"no operator with email {owner_email}")
-    email = email.strip().lower()
-    if "@" not in email:
-        raise BadRequest("email is not valid")
-    if len(password) < 8:
-        raise BadRequest("password must have at least 8 characters")
-    async with ctx.sessions() as session, session.begin():
-        if await session.scalar(select(Operator.id).where(Operator.email == email)):
-            raise Conflict(f"an operator with email {email} exists")
-        operator = Operator(
-            owner_id=colleague.owner_id,
-            email=email,
-            name=name or email.split("@", 1)[0],
-            password_hash=auth.hash_password(password),
-        )
-        session.add(operator)
-    return operator
+    return await _insert_operator(ctx, owner_id=colleague.owner_id, email=email, password=password, name=name)
 
 
 async def set_password(ctx: ChatContext, *, email: str, password: str) -> Operator | None:
