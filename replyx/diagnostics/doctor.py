@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -519,22 +520,27 @@ def _detail(response: httpx.Response) -> str:
     return response.text[:200]
 
 
-async def _until(ws: ClientConnection, predicate: Any, timeout: float) -> dict[str, Any] | None:
-    """Read events (answering pings) until one matches; None on timeout."""
+async def _frames(ws: ClientConnection, timeout: float) -> AsyncIterator[str | bytes]:
+    """The socket's frames until the timeout, answering the server's ``__ping__`` on the way."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
             frame = await asyncio.wait_for(ws.recv(), timeout=left)
         except TimeoutError:
-            return None
+            return
         if frame == "__ping__":
             await ws.send("__pong__")
             continue
-        if frame == "__pong__":
-            continue
-        event = json.loads(frame)
-        if predicate(event):
-            return event  # type: ignore[no-any-return]
+        yield frame
+
+
+async def _until(ws: ClientConnection, predicate: Any, timeout: float) -> dict[str, Any] | None:
+    """The first event that matches, or None on timeout."""
+    async for frame in _frames(ws, timeout):
+        if frame != "__pong__":
+            event = json.loads(frame)
+            if predicate(event):
+                return event  # type: ignore[no-any-return]
     return None
 
 
@@ -550,28 +556,19 @@ async def _arrival(ws: ClientConnection, client_id: str, started: float, timeout
 
 
 async def _pong(ws: ClientConnection, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
-        while (left := deadline - time.monotonic()) > 0:
-            frame = await asyncio.wait_for(ws.recv(), timeout=left)
+    """True when ``__pong__`` arrives in time."""
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for frame in _frames(ws, timeout):
             if frame == "__pong__":
                 return True
-            if frame == "__ping__":
-                await ws.send("__pong__")
     return False
 
 
 async def _idle(ws: ClientConnection, seconds: float) -> int | None:
     """Stay idle (answering pings only); the close code if the socket is cut meanwhile."""
-    deadline = time.monotonic() + seconds
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                frame = await asyncio.wait_for(ws.recv(), timeout=left)
-            except TimeoutError:
-                return None
-            if frame == "__ping__":
-                await ws.send("__pong__")
+        async for _frame in _frames(ws, seconds):
+            pass
     except websockets.ConnectionClosed:
         return ws.close_code or 1006
     return None
