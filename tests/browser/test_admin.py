@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import http.server
 import re
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
 
+from tests.browser.support import HostSite, SocketLoop
 from tests.support.chat import (
     ChatSocket,
     Owner,
@@ -25,7 +24,7 @@ from tests.support.chat import (
     open_dialog,
     socket_paths,
 )
-from tests.support.processes import ReplyxProcess, free_port
+from tests.support.processes import ReplyxProcess
 from tests.support.timing import scaled
 
 T = TypeVar("T")
@@ -33,67 +32,6 @@ WAIT_MS = scaled(10) * 1000
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b> & done'
-
-
-class ShopSite:
-    """A customer's site on another loopback origin, serving one page that holds the snippet."""
-
-    def __init__(self) -> None:
-        self.html = b""
-        site = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(site.html)))
-                self.end_headers()
-                self.wfile.write(site.html)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def host(self) -> str:
-        """host:port of the site, as entered in allowed domains."""
-        return f"127.0.0.1:{self.httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class SocketLoop:
-    """An asyncio loop in a thread, so sync Playwright tests can hold real WebSocket clients."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        """Run a coroutine on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(scaled(timeout))
-
-    def connect(self, server: ReplyxProcess, path: str) -> ChatSocket:
-        """Open a heartbeat-answering socket and wait for its `ready`."""
-
-        async def opened() -> ChatSocket:
-            sock = await ChatSocket.connect(server.ws_url + path)
-            await sock.ready()
-            return sock
-
-        return self.run(opened())
-
-    def stop(self) -> None:
-        """Stop the loop and its thread."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(scaled(5))
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +127,7 @@ def test_login_then_visitor_dialog_and_messages_arrive_live(
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
         expect(item).to_contain_text("It has been a week.")
 
-        site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+        site = sockets.connect(server.ws_url + socket_paths(visitor, panel_owner)["site"])
         sockets.run(site.send_json({"type": "typing", "state": "start"}))
         expect(page.locator(".convo .typing")).to_contain_text("typing")
         sockets.run(site.send_json({"type": "typing", "state": "stop"}))
@@ -234,7 +172,7 @@ def test_two_operators_see_takeover_and_reply_live(
     """One operator takes over and replies; the other operator and the visitor see both live."""
     visitor = open_dialog(server.url, shop)
     visitor_says(server, visitor, "Can a human help me?")
-    site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+    site = sockets.connect(server.ws_url + socket_paths(visitor, panel_owner)["site"])
     first_ctx, first = new_page(browser)
     second_ctx, second = new_page(browser)
     try:
@@ -310,14 +248,14 @@ def test_assistant_created_in_panel_embeds_a_working_widget(
     """Create an assistant with a domain and FAQ; its copied snippet opens a working widget."""
     context, page = new_page(browser)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
-    shop_site = ShopSite()
+    shop_site = HostSite()
     try:
         log_in(page, server, panel_owner, "#/assistants/new")
         page.fill("#a-name", "Parcel help")
         page.fill("#a-greeting", "Hi! Ask me about parcels.")
-        page.fill("#a-domains", f"http://{shop_site.host}/")
+        page.fill("#a-domains", f"http://{shop_site.domain}/")
         page.press("#a-domains", "Enter")
-        expect(page.locator(f'.chip-domain[data-domain="{shop_site.host}"]')).to_be_visible()
+        expect(page.locator(f'.chip-domain[data-domain="{shop_site.domain}"]')).to_be_visible()
         page.click("[data-action=add-faq]")
         page.locator(".faq-q").last.fill("How long does parcel delivery take?")
         page.locator(".faq-a").last.fill("Parcels arrive within three working days.")
@@ -334,7 +272,7 @@ def test_assistant_created_in_panel_embeds_a_working_widget(
         assert "/widget.js" in snippet
 
         stored = httpx.get(f"{server.url}/api/assistants/{assistant_id}", headers=panel_owner.headers).json()
-        assert stored["allowed_domains"] == [shop_site.host]
+        assert stored["allowed_domains"] == [shop_site.domain]
         assert stored["faq"] == [
             {"question": "How long does parcel delivery take?", "answer": "Parcels arrive within three working days."}
         ]
@@ -343,8 +281,7 @@ def test_assistant_created_in_panel_embeds_a_working_widget(
         try:
             site_page = site_ctx.new_page()
             site_page.set_default_timeout(WAIT_MS)
-            shop_site.html = f"<!doctype html><title>Shop</title><h1>Shop</h1>{snippet}".encode()
-            site_page.goto(f"http://{shop_site.host}/")
+            site_page.goto(shop_site.add(f"<!doctype html><title>Shop</title><h1>Shop</h1>{snippet}"))
             site_page.locator(".launcher").click()
             chat = site_page.frame_locator("iframe")
             expect(chat.locator("#messages")).to_contain_text("Hi! Ask me about parcels.")
@@ -380,9 +317,9 @@ def test_connections_page_counts_rise_and_drop(
         expect(page.locator(".stat-card[data-stat=inbox] .stat-value")).not_to_have_text("0")
         expect(row).to_have_count(0)
 
-        opened += [sockets.connect(server, paths["site"]) for _ in range(2)]
-        opened.append(sockets.connect(server, paths["widget"]))
-        opened.append(sockets.connect(server, paths["admin"]))
+        opened += [sockets.connect(server.ws_url + paths["site"]) for _ in range(2)]
+        opened.append(sockets.connect(server.ws_url + paths["widget"]))
+        opened.append(sockets.connect(server.ws_url + paths["admin"]))
         expect(row.locator("[data-pool=site]")).to_have_text("2")
         expect(row.locator("[data-pool=widget]")).to_have_text("1")
         expect(row.locator("[data-pool=admin]")).to_have_text("1")
@@ -432,7 +369,7 @@ def test_reply_sent_while_offline_is_delivered_once_after_reconnect(
     """A reply typed while the connection is down stays pending, then arrives exactly once."""
     visitor = open_dialog(server.url, shop)
     visitor_says(server, visitor, "Hello?")
-    site = sockets.connect(server, socket_paths(visitor, panel_owner)["site"])
+    site = sockets.connect(server.ws_url + socket_paths(visitor, panel_owner)["site"])
     context, page = new_page(browser)
     offline = threading.Event()
     routes: list[WebSocketRoute] = []
@@ -632,7 +569,7 @@ def test_screenshots_of_the_panel(
         headers=panel_owner.headers,
     )
     last = visitor_says(server, talk, "Great, thank you!")
-    online = sockets.connect(server, socket_paths(talk, panel_owner)["site"])
+    online = sockets.connect(server.ws_url + socket_paths(talk, panel_owner)["site"])
     sockets.run(online.send_json({"type": "read", "seq": last["seq"]}))
     context, page = new_page(browser)
     try:
