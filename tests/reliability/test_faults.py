@@ -39,7 +39,7 @@ from tests.support.timing import scaled
 
 DIALOGS = pick(12, 40)
 # Each writer (a visitor and an operator per dialog) sends one message per interval.
-INTERVAL = pick(1.0, 1.0)
+INTERVAL = 1.0
 PHASE_SECONDS = pick(5.0, 30.0)
 OUTAGE_SECONDS = pick(3.0, 10.0)
 PING_INTERVAL = 2.0
