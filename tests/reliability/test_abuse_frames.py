@@ -184,7 +184,7 @@ frames = structured_frames() | raw_frames
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=list(HealthCheck),
 )
 @given(frame=frames)
 @example(frame=json.dumps({"type": "message", "text": "lone \ud800 surrogate"}))
@@ -212,7 +212,7 @@ def test_every_text_frame_gets_its_documented_answer(
 
 
 @pytest.mark.parametrize("pool", POOLS)
-@settings(max_examples=EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES // 3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.binary(max_size=4096))
 def test_binary_frames_get_bad_request(pool: str, data: bytes, probes: dict[str, Probe]) -> None:
     events, code = probes[pool].exchange(data)

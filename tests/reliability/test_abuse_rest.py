@@ -114,7 +114,7 @@ raw = (
         "operator message",
     ],
 )
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=shaped | json_values().map(_encode) | raw)
 @example(body=b'{"text":"lone \\udc00 surrogate","client_id":"x"}')
 @example(body=b'{"name":"\\ud800","greeting":"\\udfff"}')
