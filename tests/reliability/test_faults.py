@@ -74,7 +74,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Postgre
     nginx_binary = find_binary("nginx", "/usr/sbin/nginx")
     pg_ctl = find_binary("pg_ctl", "/usr/lib/postgresql/*/bin/pg_ctl")
     if not (redis_binary and nginx_binary and pg_ctl):
-        pytest.skip("redis-server, nginx or PostgreSQL is not installed (make test installs them)")
+        pytest.fail("redis-server, nginx or PostgreSQL is not installed: run `make test`, which installs them")
     postgres = PostgresCluster(str(Path(pg_ctl).resolve().parent)).start()
     redis = RedisServer(tmp_path_factory.mktemp("fault-redis"), redis_binary).start()
     yield postgres, redis, nginx_binary
