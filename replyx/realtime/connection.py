@@ -165,8 +165,9 @@ class Connection:
         while self.last_seq + 1 in self.pending:
             self.last_seq += 1
             self.put(*self.pending.pop(self.last_seq))
-        for stale in [s for s in self.pending if s <= self.last_seq]:
-            del self.pending[stale]
+        if self.pending:  # the common case has nothing held: keep per-delivery work flat
+            for stale in [s for s in self.pending if s <= self.last_seq]:
+                del self.pending[stale]
 
     async def send_loop(self) -> None:
         """Write queued frames to the socket through ASGI, one at a time, until cancelled."""
