@@ -33,16 +33,16 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format as JSON, then redact."""
+        """Redact the text, then format as JSON (redacting after would break the JSON quoting)."""
         entry: dict[str, Any] = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, ensure_ascii=False))
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
