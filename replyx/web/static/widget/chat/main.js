@@ -198,6 +198,13 @@ function onFrame(frame) {
   else if (frame.type === "status") setStatus(frame.status, frame.operator && frame.operator.name);
   else if (frame.type === "read") onRead(frame);
   else if (frame.type === "error") onError(frame);
+  else if (frame.type === "message_delta" && frame.stream_id) onDelta(frame);
+}
+
+function onDelta(frame) {
+  if (state.status !== "ai") return;
+  view.hideTyping();
+  view.draft(String(frame.stream_id), String(frame.text || ""), label("assistant"));
 }
 
 function receive(message) {
@@ -212,6 +219,8 @@ function receive(message) {
 
 function show(message) {
   view.dropPlaceholder();
+  // A streamed answer's stored message carries the stream's id as its client_id.
+  if (message.client_id && message.sender !== "user") view.dropDraft(message.client_id);
   if (message.sender === "system") {
     const name = joinedName(message.text);
     if (name) state.operatorName = name;
@@ -308,6 +317,7 @@ function onError(frame) {
 function setStatus(status, operatorName) {
   if (!status) return;
   state.status = status;
+  if (status !== "ai") view.dropDrafts();
   if (operatorName) state.operatorName = operatorName;
   if (state.fatal) return;
   view.setStatus(status, state.operatorName, config.name);

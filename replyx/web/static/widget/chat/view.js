@@ -206,6 +206,40 @@ export class ChatView {
     });
   }
 
+  /** A fragment of an answer still being written (message_delta): grows a draft bubble, kept last. */
+  draft(streamId, fragment, label) {
+    this.drafts = this.drafts || new Map();
+    this.keepingBottom(() => {
+      let draft = this.drafts.get(streamId);
+      if (!draft) {
+        const row = this.bubbleRow(false, "assistant", label, "");
+        row.dataset.stream = streamId;
+        row.classList.add("draft");
+        row.setAttribute("aria-busy", "true");
+        this.list.append(row);
+        draft = { row, text: "" };
+        this.drafts.set(streamId, draft);
+      }
+      draft.text += fragment;
+      const body = draft.row.querySelector(".text");
+      body.replaceChildren();
+      appendRichText(body, draft.text);
+    });
+  }
+
+  /** Remove a draft: its stored message has arrived (or the answer was dropped). */
+  dropDraft(streamId) {
+    const draft = this.drafts && this.drafts.get(streamId);
+    if (!draft) return;
+    draft.row.remove();
+    this.drafts.delete(streamId);
+  }
+
+  /** Remove every draft, when the dialog left the assistant. */
+  dropDrafts() {
+    for (const streamId of [...(this.drafts || new Map()).keys()]) this.dropDraft(streamId);
+  }
+
   /** A system notice (handoff, closing), centered. */
   notice(message, text) {
     if (this.list.querySelector(`li[data-seq="${message.seq}"]`)) return;
