@@ -70,8 +70,9 @@ class Watcher:
                 await asyncio.wait_for(self.ws.close(), scaled(5))
         if self._task is not None:
             self._task.cancel()
+            # Bounded: a teardown that waits forever would hang the whole suite.
             with contextlib.suppress(BaseException):
-                await self._task
+                await asyncio.wait_for(self._task, scaled(10))
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame (the client vanished)."""
@@ -239,7 +240,7 @@ class Load:
             task.cancel()
         for task in self._writers:
             with contextlib.suppress(BaseException):
-                await task
+                await asyncio.wait_for(task, scaled(10))
         await asyncio.gather(*(w.stop() for w in self.watchers))
         await self.http.aclose()
 

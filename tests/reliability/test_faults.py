@@ -9,6 +9,7 @@ cumulatively from the start. The tests run in file order and share the load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -110,9 +111,11 @@ async def rig(
         await load.start()
         rig = Rig(cluster, postgres, redis, owner, load)
         yield rig
-        await load.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(load.stop(), scaled(60))
         for watcher in rig.extra_watchers:
-            await watcher.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.stop(), scaled(20))
     finally:
         await asyncio.to_thread(cluster.stop)
 
@@ -354,13 +357,13 @@ async def test_a_slow_reader_is_closed_with_4008_and_nobody_else_slows_down(rig:
     burst_seconds = time.monotonic() - started
     _, last = await stored(rig.postgres)
     others = conversation.watchers
-    await _until(lambda: all(w.last_seq >= last[d] for w in others), 15, "the other sockets receiving the burst")
+    await _until(lambda: all(w.last_seq >= last[d] for w in others), 30, "the other sockets receiving the burst")
     caught_up = time.monotonic() - started
-    await _until(lambda: "(4008)" in backend.log(), 15, "the slow reader being closed")
+    await _until(lambda: "(4008)" in backend.log(), 30, "the slow reader being closed")
     pongs.cancel()
     # The server gives up on the backlog: its end of the connection is gone, not left holding it.
     client_port = slow.getsockname()[1]
-    await _until(lambda: _server_end(backend.port, client_port) is None, 15, "the server dropping the slow reader")
+    await _until(lambda: _server_end(backend.port, client_port) is None, 30, "the server dropping the slow reader")
     close_code = await asyncio.to_thread(_close_code_after_draining, slow)
     await verify(
         rig,
