@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.browser.support import SocketLoop
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -40,3 +42,11 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="module")
+def sockets() -> Iterator[SocketLoop]:
+    """A loop thread for the module's WebSocket clients, beside the sync browser driver."""
+    loop = SocketLoop()
+    yield loop
+    loop.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,14 +31,6 @@ WAIT_MS = scaled(10) * 1000
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b> & done'
-
-
-@pytest.fixture(scope="module")
-def sockets() -> Iterator[SocketLoop]:
-    """A loop thread for the module's socket clients."""
-    loop = SocketLoop()
-    yield loop
-    loop.stop()
 
 
 @pytest.fixture(scope="module")

@@ -206,14 +206,6 @@ def assert_once_in_order(shown: list[str], expected: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def sockets() -> Iterator[SocketLoop]:
-    """A loop thread for the module's operator sockets."""
-    loop = SocketLoop()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture(scope="module")
 def site() -> Iterator[HostSite]:
     """The customer's site, on a port of its own."""
     host = HostSite()
