@@ -276,6 +276,7 @@ class ReplyxTarget(Target):
         from replyx.domain import operators
         from replyx.domain.context import ChatContext
         from replyx.domain.ratelimit import SlidingWindowLimiter
+        from replyx.domain.writer import create_writer
         from replyx.realtime.broker.memory import MemoryBroker
 
         assert self.server is not None
@@ -286,16 +287,19 @@ class ReplyxTarget(Target):
             return None
 
         engine = create_engine(settings.effective_database_url)
+        broker = MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=nothing)
         ctx = ChatContext(
             settings=settings,
             sessions=create_session_factory(engine),
-            broker=MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=nothing),
+            broker=broker,
             limiter=SlidingWindowLimiter(settings.rate_limit_window),
+            writer=create_writer(engine, broker),
         )
         try:
             for account in accounts:
                 await operators.create_owner(ctx, email=account.email, password=account.password)
         finally:
+            await ctx.writer.close()
             await engine.dispose()
 
     async def _prepare(self, shape: Shape, accounts: list[Account]) -> list[list[SocketSpec]]:

@@ -28,6 +28,7 @@ from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.messages import list_messages
 from replyx.domain.ratelimit import SlidingWindowLimiter
+from replyx.domain.writer import create_writer
 from replyx.realtime import endpoints, stats
 from replyx.realtime.broker import create_broker
 from replyx.realtime.hub import Hub
@@ -65,7 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sessions=sessions,
         broker=broker,
         limiter=SlidingWindowLimiter(settings.rate_limit_window),
-        write_lock=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+        writer=create_writer(engine, broker),
     )
     responder = create_responder(settings)
     ctx.responder = responder
@@ -82,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in list(ctx.tasks):
             task.cancel()
         await responder.aclose()
+        await ctx.writer.close()
         await broker.close()
         await engine.dispose()
 

@@ -23,6 +23,7 @@ from replyx.domain import assistants, operators
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.ratelimit import SlidingWindowLimiter
+from replyx.domain.writer import create_writer
 from replyx.realtime.broker.memory import MemoryBroker
 
 app = typer.Typer(help="replyx: self-hosted live chat with an assistant and human handoff.")
@@ -59,15 +60,18 @@ DEMO_FAQ = [
 def _run_with_context(settings: Settings, action: Callable[[ChatContext], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.effective_database_url)
+        broker = MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=_nothing)
         ctx = ChatContext(
             settings=settings,
             sessions=create_session_factory(engine),
-            broker=MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=_nothing),
+            broker=broker,
             limiter=SlidingWindowLimiter(settings.rate_limit_window),
+            writer=create_writer(engine, broker),
         )
         try:
             return await action(ctx)
         finally:
+            await ctx.writer.close()
             await engine.dispose()
 
     return asyncio.run(run())

@@ -28,6 +28,11 @@ DISCONNECTS = Counter(
 )
 REFUSED = Counter("replyx_refused_connections_total", "Sockets closed before serving, by close code.", ["pool", "code"])
 MESSAGES_STORED = Counter("replyx_messages_stored_total", "Messages committed, by sender.", ["sender"])
+STORE_BATCH_SIZE = Histogram(
+    "replyx_store_batch_messages",
+    "Messages stored per transaction (the write path commits the waiting messages together).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 PUSHES = Counter("replyx_pushes_total", "Events offered to local sockets (one per socket).")
 DELIVERY_LATENCY = Histogram(
     "replyx_delivery_latency_seconds",

@@ -14,6 +14,7 @@ from replyx.realtime.broker.base import Broker
 
 if TYPE_CHECKING:
     from replyx.assistant.responder import Responder
+    from replyx.domain.writer import MessageWriter
 
 
 @dataclass
@@ -24,10 +25,9 @@ class ChatContext:
     sessions: SessionFactory
     broker: Broker
     limiter: SlidingWindowLimiter
+    # Every message of the process is stored and published through it, in batches.
+    writer: MessageWriter
     responder: Responder | None = None
-    # SQLite has one writer at a time: queueing here is cheaper than its busy-wait, and
-    # publishing under the same lock keeps events in seq order within the process.
-    write_lock: asyncio.Lock | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

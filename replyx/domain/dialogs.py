@@ -13,7 +13,8 @@ from replyx.db.models import MAX_ID, Assistant, Dialog, Message, Operator
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from replyx.domain.messages import Author, append_message, iso
+from replyx.domain.events import iso
+from replyx.domain.messages import Author, append_message
 
 _GUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 

@@ -1,30 +1,33 @@
 """The one write path: every message, whoever sends it, is stored and published here.
 
 See docs/realtime.md for why seq is taken in the same transaction as the insert
-and why publishing happens only after commit.
+and why publishing happens only after commit; the batching itself is in
+``replyx.domain.writer``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
-from replyx.db.models import MAX_ID, Dialog, Message, utcnow
+from replyx.db.message_store import Outcome, WriteRequest
+from replyx.db.models import MAX_ID, Dialog, Message
 from replyx.diagnostics import metrics
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, DialogClosed, NotFound, RateLimited, TooLong, Unavailable
+from replyx.domain.events import message_payload, publish_event
 from replyx.realtime import protocol
 
 log = logging.getLogger("replyx.messages")
 
 SENDERS = ("user", "assistant", "operator", "system")
+# Statuses in which a dialog takes messages.
+OPEN_STATUSES = ("ai", "requested", "operator")
 
 
 @dataclass(frozen=True)
@@ -50,25 +53,6 @@ class StatusChange:
     operator_id: int | None
     operator_name: str | None
     from_statuses: tuple[str, ...] = ("ai", "requested", "operator")
-
-
-def iso(moment: datetime) -> str:
-    """ISO-8601 in UTC with a ``Z``; SQLite hands back naive datetimes that are UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def message_payload(message: Message) -> dict[str, Any]:
-    """The wire form of a stored message."""
-    return {
-        "id": message.id,
-        "seq": message.seq,
-        "sender": message.sender,
-        "text": message.text,
-        "created_at": iso(message.created_at),
-        "client_id": message.client_id,
-    }
 
 
 def validate_text(ctx: ChatContext, text: object) -> str:
@@ -97,15 +81,6 @@ def _validate_client_id(client_id: object) -> str | None:
     return client_id
 
 
-@contextlib.asynccontextmanager
-async def _writing(ctx: ChatContext) -> AsyncIterator[None]:
-    if ctx.write_lock is None:
-        yield
-        return
-    async with ctx.write_lock:
-        yield
-
-
 async def find_by_client_id(ctx: ChatContext, dialog_id: int, client_id: str) -> Message | None:
     """The message a client already stored under this client_id, if any."""
     async with ctx.sessions() as session:
@@ -124,43 +99,49 @@ async def post_message(
     """
     text = validate_text(ctx, text)
     client_id = _validate_client_id(client_id)
+    limit = ctx.settings.operator_rate_limit if author.sender == "operator" else ctx.settings.visitor_rate_limit
     try:
-        if client_id is not None:
-            existing = await find_by_client_id(ctx, dialog_id, client_id)
-            if existing is not None:
-                return message_payload(existing), False
-        limit = ctx.settings.operator_rate_limit if author.sender == "operator" else ctx.settings.visitor_rate_limit
         if author.rate_key and not ctx.limiter.hit(author.rate_key, limit):
-            metrics.RATE_LIMITED.labels(author.sender).inc()
-            raise RateLimited(f"too many messages: at most {limit} per {ctx.settings.rate_limit_window:g} s")
-        status = await _dialog_status(ctx, dialog_id)
-        if status == "closed":
-            raise DialogClosed("the dialog is closed")
-        if author.sender == "operator" and status in ("ai", "requested"):
+            # A resend of a message already stored is answered, never refused.
+            existing = await find_by_client_id(ctx, dialog_id, client_id) if client_id is not None else None
+            if existing is None:
+                metrics.RATE_LIMITED.labels(author.sender).inc()
+                raise RateLimited(f"too many messages: at most {limit} per {ctx.settings.rate_limit_window:g} s")
+            return message_payload(existing), False
+        # An operator writes into a dialog they hold; otherwise they take it over first (rare, so
+        # the common message needs no read of the status before its write).
+        statuses = ("operator",) if author.sender == "operator" else OPEN_STATUSES
+        outcome = await ctx.writer.write(_request(dialog_id, author, text, client_id, statuses))
+        if author.sender == "operator" and outcome.status in ("ai", "requested"):
             from replyx.domain.handoff import take_over
 
             await take_over(ctx, dialog_id=dialog_id, author=author)
-        stored = await append_message(ctx, dialog_id=dialog_id, author=author, text=text, client_id=client_id)
+            outcome = await ctx.writer.write(_request(dialog_id, author, text, client_id, OPEN_STATUSES))
     except (DBAPIError, OSError) as exc:
         # OSError: a database that is down refuses the connection before any DBAPI error can arise.
         log.warning("Storage unavailable while posting to dialog %s: %s", dialog_id, type(exc).__name__)
         raise Unavailable("storage is unavailable, retry shortly") from exc
+    if outcome.duplicate is not None:
+        return message_payload(outcome.duplicate), False
+    stored = _stored(outcome)
     if stored is None:
-        assert client_id is not None
-        existing = await find_by_client_id(ctx, dialog_id, client_id)
-        assert existing is not None
-        return message_payload(existing), False
+        raise DialogClosed("the dialog is closed") if outcome.status is not None else NotFound("dialog not found")
     if author.sender == "user" and stored.status == "ai" and ctx.responder is not None:
         ctx.spawn(ctx.responder.respond(ctx, dialog_id=dialog_id, message=stored.message))
     return stored.message, True
 
 
-async def _dialog_status(ctx: ChatContext, dialog_id: int) -> str:
-    async with ctx.sessions() as session:
-        status = await session.scalar(select(Dialog.status).where(Dialog.id == dialog_id))
-    if status is None:
-        raise NotFound("dialog not found")
-    return status
+def _request(
+    dialog_id: int, author: Author, text: str, client_id: str | None, statuses: tuple[str, ...]
+) -> WriteRequest:
+    return WriteRequest(
+        dialog_id=dialog_id,
+        sender=author.sender,
+        text=text,
+        allowed_statuses=statuses,
+        client_id=client_id,
+        operator_id=author.operator_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -170,6 +151,13 @@ class Stored:
     message: dict[str, Any]
     owner_id: int
     status: str
+
+
+def _stored(outcome: Outcome) -> Stored | None:
+    if outcome.stored is None:
+        return None
+    assert outcome.owner_id is not None and outcome.status is not None
+    return Stored(message=message_payload(outcome.stored), owner_id=outcome.owner_id, status=outcome.status)
 
 
 async def append_message(
@@ -182,83 +170,35 @@ async def append_message(
     change: StatusChange | None = None,
     only_in_status: str | None = None,
 ) -> Stored | None:
-    """Take the next seq and insert in one transaction, then publish.
+    """Store one message with its seq (and a status change), then publish; see ``replyx.domain.writer``.
 
     None when another request won a race: the same client_id stored first, or
     the status change was already made, or the dialog left ``only_in_status``
     (how an assistant's answer yields to an operator who took over meanwhile).
+    NotFound or DialogClosed when a plain message cannot be stored.
     """
-    values: dict[str, Any] = {"last_seq": Dialog.last_seq + 1, "updated_at": utcnow()}
-    condition = Dialog.id == dialog_id
+    statuses = (only_in_status,) if only_in_status is not None else OPEN_STATUSES
+    request = _request(dialog_id, author, text, client_id, statuses)
+    operator_name = None
     if change is not None:
-        values.update(status=change.status, operator_id=change.operator_id)
-        condition = condition & Dialog.status.in_(change.from_statuses)
-        if change.operator_id is not None:
-            condition = condition & ~((Dialog.status == change.status) & (Dialog.operator_id == change.operator_id))
-    if only_in_status is not None:
-        condition = condition & (Dialog.status == only_in_status)
-    async with _writing(ctx):
-        try:
-            async with ctx.sessions() as session, session.begin():
-                row = (
-                    await session.execute(
-                        update(Dialog)
-                        .where(condition)
-                        .values(**values)
-                        .returning(Dialog.last_seq, Dialog.owner_id, Dialog.status)
-                        # No dialog object is loaded in this session: skip the ORM's sync pass.
-                        .execution_options(synchronize_session=False)
-                    )
-                ).one_or_none()
-                if row is None:
-                    if change is not None or only_in_status is not None:
-                        return None  # the dialog is not in the state this write needs: nothing to record
-                    raise NotFound("dialog not found")
-                # A Core INSERT ... RETURNING, not session.add + flush: the ORM's unit of work was the
-                # largest cost of a stored message (docs/performance.md), and nothing here needs it.
-                created_at = utcnow()
-                message_id = await session.scalar(
-                    insert(Message)
-                    .values(
-                        dialog_id=dialog_id,
-                        seq=row.last_seq,
-                        sender=author.sender,
-                        text=text,
-                        client_id=client_id,
-                        operator_id=author.operator_id,
-                        created_at=created_at,
-                    )
-                    .returning(Message.id)
-                )
-                payload = {
-                    "id": message_id,
-                    "seq": row.last_seq,
-                    "sender": author.sender,
-                    "text": text,
-                    "created_at": iso(created_at),
-                    "client_id": client_id,
-                }
-        except IntegrityError:
-            # Another request stored this client_id first; the rollback also undid our seq.
-            return None
-        metrics.MESSAGES_STORED.labels(author.sender).inc()
-        stored = Stored(message=payload, owner_id=row.owner_id, status=row.status)
-        await publish(ctx, dialog_id, stored.owner_id, protocol.message_event(dialog_id, payload))
-        if change is not None:
-            operator = (
-                {"id": change.operator_id, "name": change.operator_name} if change.operator_id is not None else None
-            )
-            event = protocol.status_event(dialog_id, change.status, operator)
-            await publish(ctx, dialog_id, stored.owner_id, event)
+        request = dataclasses.replace(
+            request,
+            allowed_statuses=change.from_statuses,
+            new_status=change.status,
+            new_operator_id=change.operator_id,
+            unless_held_by_new_operator=change.operator_id is not None,
+        )
+        operator_name = change.operator_name
+    outcome = await ctx.writer.write(request, operator_name=operator_name)
+    stored = _stored(outcome)
+    if stored is None and outcome.duplicate is None and change is None and only_in_status is None:
+        raise DialogClosed("the dialog is closed") if outcome.status is not None else NotFound("dialog not found")
     return stored
 
 
 async def publish(ctx: ChatContext, dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> None:
     """Publish an event to the dialog's topic and, when given, the owner's inbox topic."""
-    data = protocol.encode(event)
-    await ctx.broker.publish(protocol.dialog_topic(dialog_id), data)
-    if owner_id is not None:
-        await ctx.broker.publish(protocol.owner_topic(owner_id), data)
+    await publish_event(ctx.broker, dialog_id, owner_id, event)
 
 
 async def list_messages(

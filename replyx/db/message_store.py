@@ -1,0 +1,287 @@
+"""Storing messages in batches: one transaction for every message waiting to be written.
+
+The write path (``replyx.domain.writer``) hands a store the messages that queued
+up while the previous batch was being committed. Each one still takes its seq
+with ``UPDATE dialog SET last_seq = last_seq + 1 ... RETURNING`` and is inserted
+in the same transaction, so seqs stay gapless; what is shared is the
+transaction, the commit and the trip to the database. The SQL is plain text,
+the same for SQLite and PostgreSQL, so no statement is compiled per message.
+
+Two stores: SQLite runs a whole batch in one call on a connection owned by a
+dedicated thread (a single hop, instead of one per statement through the async
+driver); every other database runs the batch through SQLAlchemy's async engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+# What a database that is down or refusing raises, by driver: a batch failing with one of these
+# was not stored at all (its transaction rolled back), so the senders may simply retry.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError, sqlite3.Error)
+
+# SQLAlchemy's storage format for DateTime on SQLite, so rows written here read back alike.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """One message to store, with the dialog statuses in which it may be stored."""
+
+    dialog_id: int
+    sender: str
+    text: str
+    allowed_statuses: tuple[str, ...]
+    client_id: str | None = None
+    operator_id: int | None = None
+    # A handoff change stored with the message: the dialog's new status and holder.
+    new_status: str | None = None
+    new_operator_id: int | None = None
+    # A takeover does not apply when the same operator already holds the dialog.
+    unless_held_by_new_operator: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """A stored message as the wire shows it (``created_at`` still a datetime)."""
+
+    id: int
+    seq: int
+    sender: str
+    text: str
+    created_at: datetime
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a request.
+
+    ``stored``: the new row, with the dialog's owner and status after the write.
+    ``duplicate``: the row stored earlier under the same client_id.
+    Neither: the dialog is missing (``status`` None) or in a status that refuses it.
+    """
+
+    stored: Row | None = None
+    duplicate: Row | None = None
+    owner_id: int | None = None
+    status: str | None = None
+
+
+class MessageStore(Protocol):
+    """Stores batches of messages, each batch in one transaction."""
+
+    async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
+        """Store the requests in order; one outcome per request."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+_FIND_CLIENT_ID = (
+    "SELECT id, seq, sender, text, created_at, client_id FROM message"
+    " WHERE dialog_id = :dialog_id AND client_id = :client_id"
+)
+_STATUS = "SELECT status FROM dialog WHERE id = :dialog_id"
+_INSERT = (
+    "INSERT INTO message (dialog_id, seq, sender, text, client_id, operator_id, created_at)"
+    " VALUES (:dialog_id, :seq, :sender, :text, :client_id, :operator_id, :created_at) RETURNING id"
+)
+
+
+@lru_cache(maxsize=32)
+def _take_seq_sql(statuses: int, change: bool, unless_held: bool) -> str:
+    """The seq-taking UPDATE for a request of this form."""
+    sets = "last_seq = last_seq + 1, updated_at = :now"
+    if change:
+        sets += ", status = :new_status, operator_id = :new_operator_id"
+    names = ", ".join(f":status{n}" for n in range(statuses))
+    where = f"id = :dialog_id AND status IN ({names})"
+    if unless_held:
+        # operator_id may be NULL (its operator was deleted): that holds nobody, so the change applies.
+        where += " AND NOT (status = :new_status AND operator_id IS NOT NULL AND operator_id = :new_operator_id)"
+    return f"UPDATE dialog SET {sets} WHERE {where} RETURNING last_seq, owner_id, status"
+
+
+def _take_seq(request: WriteRequest, now: Any) -> tuple[str, dict[str, Any]]:
+    change = request.new_status is not None
+    sql = _take_seq_sql(len(request.allowed_statuses), change, request.unless_held_by_new_operator)
+    params: dict[str, Any] = {"dialog_id": request.dialog_id, "now": now}
+    params.update({f"status{n}": s for n, s in enumerate(request.allowed_statuses)})
+    if request.new_status is not None:
+        params.update(new_status=request.new_status, new_operator_id=request.new_operator_id)
+    return sql, params
+
+
+def _insert_params(request: WriteRequest, seq: int, created_at: Any) -> dict[str, Any]:
+    return {
+        "dialog_id": request.dialog_id,
+        "seq": seq,
+        "sender": request.sender,
+        "text": request.text,
+        "client_id": request.client_id,
+        "operator_id": request.operator_id,
+        "created_at": created_at,
+    }
+
+
+def _row(values: Sequence[Any]) -> Row:
+    created_at = values[4]
+    if isinstance(created_at, str):
+        created_at = datetime.fromisoformat(created_at)
+    return Row(values[0], values[1], values[2], values[3], created_at, values[5])
+
+
+class SqliteMessageStore:
+    """SQLite: each batch runs in one call on a connection owned by a dedicated thread."""
+
+    def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyx-sqlite-writer")
+        self._connection: sqlite3.Connection | None = None
+
+    async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
+        """Store the requests in order in one transaction (run on the writer thread)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, list(requests))
+
+    async def close(self) -> None:
+        """Close the connection on its thread and stop the thread."""
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below.
+            connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection = connection
+        return self._connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _write(self, requests: list[WriteRequest]) -> list[Outcome]:
+        connection = self._connect()
+        # IMMEDIATE takes the write lock up front, so the client_id check below cannot race
+        # another writer (another process on the same file included).
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = [self._one(connection, request) for request in requests]
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _one(self, connection: sqlite3.Connection, request: WriteRequest) -> Outcome:
+        if request.client_id is not None:
+            found = connection.execute(
+                _FIND_CLIENT_ID, {"dialog_id": request.dialog_id, "client_id": request.client_id}
+            ).fetchone()
+            if found is not None:
+                return Outcome(duplicate=_row(found))
+        now = datetime.now(UTC)
+        stamp = now.strftime(_SQLITE_TIME)
+        taken = connection.execute(*_take_seq(request, stamp)).fetchone()
+        if taken is None:
+            status = connection.execute(_STATUS, {"dialog_id": request.dialog_id}).fetchone()
+            return Outcome(status=None if status is None else status[0])
+        seq, owner_id, status = taken
+        (message_id,) = connection.execute(_INSERT, _insert_params(request, seq, stamp)).fetchone()
+        row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
+        return Outcome(stored=row, owner_id=owner_id, status=status)
+
+
+class SqlMessageStore:
+    """Any database SQLAlchemy's async engine reaches (PostgreSQL): a batch per transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
+        """Store the requests in one transaction; each dialog's in the order given.
+
+        Another process may store the same client_id between the check and the
+        insert; the unique constraint then fails the whole batch, which is
+        retried one request per transaction so only that request sees it.
+        """
+        # Dialog rows are locked in id order, so two processes' batches cannot deadlock on them;
+        # a dialog's own messages keep their order (the sort is stable).
+        order = sorted(range(len(requests)), key=lambda n: requests[n].dialog_id)
+        outcomes: dict[int, Outcome] = {}
+        try:
+            async with self.engine.begin() as connection:
+                for n in order:
+                    outcomes[n] = await self._one(connection, requests[n])
+            return [outcomes[n] for n in range(len(requests))]
+        except IntegrityError:
+            if len(requests) == 1:
+                return [await self._after_conflict(requests[0])]
+            return [(await self.write([request]))[0] for request in requests]
+
+    async def close(self) -> None:
+        """Nothing of its own: the engine is disposed by its owner."""
+
+    async def _after_conflict(self, request: WriteRequest) -> Outcome:
+        async with self.engine.connect() as connection:
+            found = (
+                await connection.execute(
+                    _text(_FIND_CLIENT_ID), {"dialog_id": request.dialog_id, "client_id": request.client_id}
+                )
+            ).first()
+        if found is None:
+            raise RuntimeError(f"a constraint refused a message to dialog {request.dialog_id}")
+        return Outcome(duplicate=_row(found))
+
+    async def _one(self, connection: AsyncConnection, request: WriteRequest) -> Outcome:
+        if request.client_id is not None:
+            found = (
+                await connection.execute(
+                    _text(_FIND_CLIENT_ID), {"dialog_id": request.dialog_id, "client_id": request.client_id}
+                )
+            ).first()
+            if found is not None:
+                return Outcome(duplicate=_row(found))
+        now = datetime.now(UTC)
+        sql, params = _take_seq(request, now)
+        taken = (await connection.execute(_text(sql), params)).first()
+        if taken is None:
+            status = (await connection.execute(_text(_STATUS), {"dialog_id": request.dialog_id})).scalar()
+            return Outcome(status=status)
+        seq, owner_id, status = taken
+        message_id = (await connection.execute(_text(_INSERT), _insert_params(request, seq, now))).scalar_one()
+        row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
+        return Outcome(stored=row, owner_id=owner_id, status=status)
+
+
+@lru_cache(maxsize=64)
+def _text(sql: str) -> Any:
+    # One TextClause per statement: SQLAlchemy memoizes its cache key on the object.
+    return text(sql)
+
+
+def create_message_store(engine: AsyncEngine) -> MessageStore:
+    """The fastest store for the engine's database."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return SqliteMessageStore(url.database)
+    return SqlMessageStore(engine)

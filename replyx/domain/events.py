@@ -1,0 +1,53 @@
+"""The wire form of stored messages, and publishing an event to a dialog and its owner's inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from replyx.realtime import protocol
+from replyx.realtime.broker.base import Broker
+
+
+class StoredMessage(Protocol):
+    """A stored message as read from any store (an ORM row or a batch write's row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def client_id(self) -> str | None: ...
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``; SQLite hands back naive datetimes that are UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def message_payload(message: StoredMessage) -> dict[str, Any]:
+    """The wire form of a stored message."""
+    return {
+        "id": message.id,
+        "seq": message.seq,
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": iso(message.created_at),
+        "client_id": message.client_id,
+    }
+
+
+async def publish_event(broker: Broker, dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> None:
+    """Publish an event to the dialog's topic and, when given, the owner's inbox topic."""
+    data = protocol.encode(event)
+    await broker.publish(protocol.dialog_topic(dialog_id), data)
+    if owner_id is not None:
+        await broker.publish(protocol.owner_topic(owner_id), data)

@@ -1,0 +1,122 @@
+"""Group commit: messages that arrive while a batch is being stored go together in the next one.
+
+Every message of the process passes through one writer. It stores the waiting
+messages in one transaction (``replyx.db.message_store``), then publishes their
+events in seq order and only then answers their senders, so a message is
+acknowledged only after its commit and each process publishes a dialog's events
+in order. Under light load a batch holds one message and costs what a single
+write did; under heavy load the commit and the trip to the database are shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from replyx.db.message_store import STORAGE_ERRORS, MessageStore, Outcome, WriteRequest, create_message_store
+from replyx.diagnostics import metrics
+from replyx.domain.errors import Unavailable
+from replyx.domain.events import message_payload, publish_event
+from replyx.realtime import protocol
+from replyx.realtime.broker.base import Broker
+
+log = logging.getLogger("replyx.messages")
+
+# Messages per transaction at most: bounds how long one commit keeps the others waiting.
+MAX_BATCH = 256
+
+
+@dataclass
+class _Waiting:
+    request: WriteRequest
+    operator_name: str | None
+    answer: asyncio.Future[Outcome]
+
+
+class MessageWriter:
+    """Stores messages in batches and publishes each one after its batch commits."""
+
+    def __init__(self, store: MessageStore, broker: Broker, max_batch: int = MAX_BATCH) -> None:
+        self.store = store
+        self.broker = broker
+        self.max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, request: WriteRequest, *, operator_name: str | None = None) -> Outcome:
+        """Store one message (in the next batch) and publish it; Unavailable when storage is down.
+
+        ``operator_name`` names the new holder in the status event of a takeover.
+        """
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(request, operator_name, answer))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="message-writer")
+        # A sender that goes away (its socket closed) does not take its message out of the batch.
+        return await asyncio.shield(answer)
+
+    async def close(self) -> None:
+        """Finish the batches already waiting, then release the store."""
+        if self._flusher is not None:
+            await self._flusher
+        await self.store.close()
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            await self._store(batch)
+
+    async def _store(self, batch: list[_Waiting]) -> None:
+        try:
+            outcomes = await self.store.write([w.request for w in batch])
+        except STORAGE_ERRORS as exc:
+            log.warning("Storage unavailable while storing %d message(s): %s", len(batch), type(exc).__name__)
+            for waiting in batch:
+                _fail(waiting.answer, Unavailable("storage is unavailable, retry shortly"))
+            return
+        except Exception as exc:
+            # Not the database being away: a bug. Its senders get it; the writer stays up for the rest.
+            log.exception("Storing a batch of %d message(s) failed", len(batch))
+            for waiting in batch:
+                _fail(waiting.answer, exc)
+            return
+        metrics.STORE_BATCH_SIZE.observe(len(batch))
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            if outcome.stored is not None:
+                metrics.MESSAGES_STORED.labels(waiting.request.sender).inc()
+                try:
+                    await self._publish(waiting, outcome)
+                except Exception:
+                    # Stored all the same: sockets fill the gap from storage, and the writer must go on.
+                    log.exception(
+                        "Publishing message %s of dialog %s failed", outcome.stored.seq, waiting.request.dialog_id
+                    )
+            if not waiting.answer.done():
+                waiting.answer.set_result(outcome)
+
+    async def _publish(self, waiting: _Waiting, outcome: Outcome) -> None:
+        request = waiting.request
+        assert outcome.stored is not None
+        event = protocol.message_event(request.dialog_id, message_payload(outcome.stored))
+        await publish_event(self.broker, request.dialog_id, outcome.owner_id, event)
+        if request.new_status is not None:
+            holder = request.new_operator_id
+            operator = {"id": holder, "name": waiting.operator_name} if holder is not None else None
+            status = protocol.status_event(request.dialog_id, request.new_status, operator)
+            await publish_event(self.broker, request.dialog_id, outcome.owner_id, status)
+
+
+def _fail(answer: asyncio.Future[Outcome], exc: BaseException) -> None:
+    if not answer.done():
+        answer.set_exception(exc)
+    # Retrieved here so an answer whose sender went away is not reported as never retrieved.
+    answer.exception()
+
+
+def create_writer(engine: AsyncEngine, broker: Broker) -> MessageWriter:
+    """The writer for this engine's database, publishing through ``broker``."""
+    return MessageWriter(create_message_store(engine), broker)
