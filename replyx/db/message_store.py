@@ -102,8 +102,8 @@ _INSERT = (
 )
 
 
-@lru_cache(maxsize=32)
-def _take_seq_sql(statuses: int, change: bool, unless_held: bool) -> str:
+@lru_cache(maxsize=64)
+def _take_seq_sql(statuses: int, change: bool, unless_held: bool, new_client_id: bool = False) -> str:
     """The seq-taking UPDATE for a request of this form."""
     sets = "last_seq = last_seq + 1, updated_at = :now"
     if change:
@@ -113,28 +113,47 @@ def _take_seq_sql(statuses: int, change: bool, unless_held: bool) -> str:
     if unless_held:
         # operator_id may be NULL (its operator was deleted): that holds nobody, so the change applies.
         where += " AND NOT (status = :new_status AND operator_id IS NOT NULL AND operator_id = :new_operator_id)"
-    return f"UPDATE dialog SET {sets} WHERE {where} RETURNING last_seq, owner_id, status"
+    if new_client_id:
+        where += " AND NOT EXISTS (SELECT 1 FROM message WHERE dialog_id = :dialog_id AND client_id = :client_id)"
+    return f"UPDATE dialog SET {sets} WHERE {where} RETURNING id, last_seq, owner_id, status"
 
 
-def _take_seq(request: WriteRequest, now: Any) -> tuple[str, dict[str, Any]]:
-    change = request.new_status is not None
-    sql = _take_seq_sql(len(request.allowed_statuses), change, request.unless_held_by_new_operator)
+@lru_cache(maxsize=64)
+def _store_one_sql(statuses: int, change: bool, unless_held: bool, new_client_id: bool) -> str:
+    """PostgreSQL: take the seq and insert in one statement, so a message costs one round trip.
+
+    No row comes back when the dialog is missing, refuses the message, or already
+    has the client_id; the caller then reads which.
+    """
+    taken = _take_seq_sql(statuses, change, unless_held, new_client_id)
+    return (
+        f"WITH taken AS ({taken}), stored AS ("
+        "INSERT INTO message (dialog_id, seq, sender, text, client_id, operator_id, created_at)"
+        " SELECT id, last_seq, CAST(:sender AS VARCHAR), CAST(:text AS TEXT), CAST(:client_id AS VARCHAR),"
+        " CAST(:operator_id AS INTEGER), CAST(:now AS TIMESTAMP WITH TIME ZONE) FROM taken RETURNING id)"
+        " SELECT stored.id, taken.last_seq, taken.owner_id, taken.status FROM taken, stored"
+    )
+
+
+def _seq_params(request: WriteRequest, now: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"dialog_id": request.dialog_id, "now": now}
     params.update({f"status{n}": s for n, s in enumerate(request.allowed_statuses)})
     if request.new_status is not None:
         params.update(new_status=request.new_status, new_operator_id=request.new_operator_id)
-    return sql, params
+    return params
 
 
-def _insert_params(request: WriteRequest, seq: int, created_at: Any) -> dict[str, Any]:
+def _shape(request: WriteRequest) -> tuple[int, bool, bool]:
+    return len(request.allowed_statuses), request.new_status is not None, request.unless_held_by_new_operator
+
+
+def _message_params(request: WriteRequest) -> dict[str, Any]:
     return {
         "dialog_id": request.dialog_id,
-        "seq": seq,
         "sender": request.sender,
         "text": request.text,
         "client_id": request.client_id,
         "operator_id": request.operator_id,
-        "created_at": created_at,
     }
 
 
@@ -201,12 +220,14 @@ class SqliteMessageStore:
                 return Outcome(duplicate=_row(found))
         now = datetime.now(UTC)
         stamp = now.strftime(_SQLITE_TIME)
-        taken = connection.execute(*_take_seq(request, stamp)).fetchone()
+        taken = connection.execute(_take_seq_sql(*_shape(request)), _seq_params(request, stamp)).fetchone()
         if taken is None:
             status = connection.execute(_STATUS, {"dialog_id": request.dialog_id}).fetchone()
             return Outcome(status=None if status is None else status[0])
-        seq, owner_id, status = taken
-        (message_id,) = connection.execute(_INSERT, _insert_params(request, seq, stamp)).fetchone()
+        _, seq, owner_id, status = taken
+        (message_id,) = connection.execute(
+            _INSERT, {**_message_params(request), "seq": seq, "created_at": stamp}
+        ).fetchone()
         row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
         return Outcome(stored=row, owner_id=owner_id, status=status)
 
@@ -253,6 +274,14 @@ class SqlMessageStore:
         return Outcome(duplicate=_row(found))
 
     async def _one(self, connection: AsyncConnection, request: WriteRequest) -> Outcome:
+        now = datetime.now(UTC)
+        sql = _store_one_sql(*_shape(request), request.client_id is not None)
+        params = {**_seq_params(request, now), **_message_params(request)}
+        stored = (await connection.execute(_text(sql), params)).first()
+        if stored is not None:
+            message_id, seq, owner_id, status = stored
+            row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
+            return Outcome(stored=row, owner_id=owner_id, status=status)
         if request.client_id is not None:
             found = (
                 await connection.execute(
@@ -261,16 +290,7 @@ class SqlMessageStore:
             ).first()
             if found is not None:
                 return Outcome(duplicate=_row(found))
-        now = datetime.now(UTC)
-        sql, params = _take_seq(request, now)
-        taken = (await connection.execute(_text(sql), params)).first()
-        if taken is None:
-            status = (await connection.execute(_text(_STATUS), {"dialog_id": request.dialog_id})).scalar()
-            return Outcome(status=status)
-        seq, owner_id, status = taken
-        message_id = (await connection.execute(_text(_INSERT), _insert_params(request, seq, now))).scalar_one()
-        row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
-        return Outcome(stored=row, owner_id=owner_id, status=status)
+        return Outcome(status=(await connection.execute(_text(_STATUS), {"dialog_id": request.dialog_id})).scalar())
 
 
 @lru_cache(maxsize=64)

@@ -45,9 +45,14 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
     }
 
 
+def addressed(dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The event encoded once for the dialog's topic and, when given, the owner's inbox topic."""
+    data = protocol.encode(event)
+    if owner_id is None:
+        return [(protocol.dialog_topic(dialog_id), data)]
+    return [(protocol.dialog_topic(dialog_id), data), (protocol.owner_topic(owner_id), data)]
+
+
 async def publish_event(broker: Broker, dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> None:
     """Publish an event to the dialog's topic and, when given, the owner's inbox topic."""
-    data = protocol.encode(event)
-    await broker.publish(protocol.dialog_topic(dialog_id), data)
-    if owner_id is not None:
-        await broker.publish(protocol.owner_topic(owner_id), data)
+    await broker.publish_many(addressed(dialog_id, owner_id, event))

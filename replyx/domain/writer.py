@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from replyx.db.message_store import STORAGE_ERRORS, MessageStore, Outcome, WriteRequest, create_message_store
 from replyx.diagnostics import metrics
 from replyx.domain.errors import Unavailable
-from replyx.domain.events import message_payload, publish_event
+from replyx.domain.events import addressed, message_payload
 from replyx.realtime import protocol
 from replyx.realtime.broker.base import Broker
 
@@ -85,29 +85,32 @@ class MessageWriter:
                 _fail(waiting.answer, exc)
             return
         metrics.STORE_BATCH_SIZE.observe(len(batch))
+        events: list[tuple[str, str]] = []
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if outcome.stored is not None:
                 metrics.MESSAGES_STORED.labels(waiting.request.sender).inc()
-                try:
-                    await self._publish(waiting, outcome)
-                except Exception:
-                    # Stored all the same: sockets fill the gap from storage, and the writer must go on.
-                    log.exception(
-                        "Publishing message %s of dialog %s failed", outcome.stored.seq, waiting.request.dialog_id
-                    )
+                events += _events(waiting, outcome)
+        try:
+            await self.broker.publish_many(events)
+        except Exception:
+            # Stored all the same: sockets fill the gap from storage, and the writer must go on.
+            log.exception("Publishing %d event(s) of a stored batch failed", len(events))
+        for waiting, outcome in zip(batch, outcomes, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(outcome)
 
-    async def _publish(self, waiting: _Waiting, outcome: Outcome) -> None:
-        request = waiting.request
-        assert outcome.stored is not None
-        event = protocol.message_event(request.dialog_id, message_payload(outcome.stored))
-        await publish_event(self.broker, request.dialog_id, outcome.owner_id, event)
-        if request.new_status is not None:
-            holder = request.new_operator_id
-            operator = {"id": holder, "name": waiting.operator_name} if holder is not None else None
-            status = protocol.status_event(request.dialog_id, request.new_status, operator)
-            await publish_event(self.broker, request.dialog_id, outcome.owner_id, status)
+
+def _events(waiting: _Waiting, outcome: Outcome) -> list[tuple[str, str]]:
+    """The message event of a stored request, and its status event for a handoff change."""
+    request = waiting.request
+    assert outcome.stored is not None
+    dialog_id, owner_id = request.dialog_id, outcome.owner_id
+    events = addressed(dialog_id, owner_id, protocol.message_event(dialog_id, message_payload(outcome.stored)))
+    if request.new_status is not None:
+        holder = request.new_operator_id
+        operator = {"id": holder, "name": waiting.operator_name} if holder is not None else None
+        events += addressed(dialog_id, owner_id, protocol.status_event(dialog_id, request.new_status, operator))
+    return events
 
 
 def _fail(answer: asyncio.Future[Outcome], exc: BaseException) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 MessageHandler = Callable[[str, str], None]
@@ -28,6 +28,11 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, topic: str, data: str) -> None:
         """Send one event to every process subscribed to the topic."""
+
+    async def publish_many(self, events: Sequence[tuple[str, str]]) -> None:
+        """Send several ``(topic, data)`` events in order; a broker may send them together."""
+        for topic, data in events:
+            await self.publish(topic, data)
 
     @abstractmethod
     async def subscribe(self, topic: str) -> None:
