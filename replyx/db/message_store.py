@@ -70,13 +70,15 @@ class Outcome:
 
     ``stored``: the new row, with the dialog's owner and status after the write.
     ``duplicate``: the row stored earlier under the same client_id.
-    Neither: the dialog is missing (``status`` None) or in a status that refuses it.
+    ``refused``: a constraint refused the row (say, its operator was deleted meanwhile).
+    None of these: the dialog is missing (``status`` None) or in a status that refuses it.
     """
 
     stored: Row | None = None
     duplicate: Row | None = None
     owner_id: int | None = None
     status: str | None = None
+    refused: bool = False
 
 
 class MessageStore(Protocol):
@@ -172,13 +174,17 @@ class SqliteMessageStore:
         self.busy_timeout = busy_timeout
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyx-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
+        self._closed = False
 
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
         """Store the requests in order in one transaction (run on the writer thread)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, list(requests))
 
     async def close(self) -> None:
-        """Close the connection on its thread and stop the thread."""
+        """Close the connection on its thread and stop the thread (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)
 
@@ -199,6 +205,15 @@ class SqliteMessageStore:
 
     def _write(self, requests: list[WriteRequest]) -> list[Outcome]:
         connection = self._connect()
+        try:
+            return self._transaction(connection, requests)
+        except sqlite3.IntegrityError:
+            # One request broke a constraint: store the others, each in a transaction of its own.
+            if len(requests) == 1:
+                return [Outcome(refused=True)]
+            return [self._write([request])[0] for request in requests]
+
+    def _transaction(self, connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome]:
         # IMMEDIATE takes the write lock up front, so the client_id check below cannot race
         # another writer (another process on the same file included).
         connection.execute("BEGIN IMMEDIATE")
@@ -242,8 +257,9 @@ class SqlMessageStore:
         """Store the requests in one transaction; each dialog's in the order given.
 
         Another process may store the same client_id between the check and the
-        insert; the unique constraint then fails the whole batch, which is
-        retried one request per transaction so only that request sees it.
+        insert, or a row may break another constraint; the whole batch then
+        fails, and is retried one request per transaction so only that request
+        sees it.
         """
         # Dialog rows are locked in id order, so two processes' batches cannot deadlock on them;
         # a dialog's own messages keep their order (the sort is stable).
@@ -263,15 +279,15 @@ class SqlMessageStore:
         """Nothing of its own: the engine is disposed by its owner."""
 
     async def _after_conflict(self, request: WriteRequest) -> Outcome:
+        if request.client_id is None:
+            return Outcome(refused=True)
         async with self.engine.connect() as connection:
             found = (
                 await connection.execute(
                     _text(_FIND_CLIENT_ID), {"dialog_id": request.dialog_id, "client_id": request.client_id}
                 )
             ).first()
-        if found is None:
-            raise RuntimeError(f"a constraint refused a message to dialog {request.dialog_id}")
-        return Outcome(duplicate=_row(found))
+        return Outcome(refused=True) if found is None else Outcome(duplicate=_row(found))
 
     async def _one(self, connection: AsyncConnection, request: WriteRequest) -> Outcome:
         now = datetime.now(UTC)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from replyx.db.message_store import STORAGE_ERRORS, MessageStore, Outcome, WriteRequest, create_message_store
 from replyx.diagnostics import metrics
-from replyx.domain.errors import Unavailable
+from replyx.domain.errors import Conflict, Unavailable
 from replyx.domain.events import addressed, message_payload
 from replyx.realtime import protocol
 from replyx.realtime.broker.base import Broker
@@ -96,7 +96,9 @@ class MessageWriter:
             # Stored all the same: sockets fill the gap from storage, and the writer must go on.
             log.exception("Publishing %d event(s) of a stored batch failed", len(events))
         for waiting, outcome in zip(batch, outcomes, strict=True):
-            if not waiting.answer.done():
+            if outcome.refused:
+                _fail(waiting.answer, Conflict("storage refused the message"))
+            elif not waiting.answer.done():
                 waiting.answer.set_result(outcome)
 
 

@@ -38,7 +38,7 @@ from replyx.db.message_store import (
 )
 from replyx.db.migrate import upgrade
 from replyx.db.models import Assistant, Dialog, Operator, Owner
-from replyx.domain.errors import Unavailable
+from replyx.domain.errors import Conflict, Unavailable
 from replyx.domain.events import message_payload
 from replyx.domain.writer import MessageWriter
 from replyx.realtime import protocol
@@ -607,23 +607,11 @@ async def test_a_batch_the_database_refuses_is_rolled_back_whole(db: Database) -
     assert stored(after).seq == 1
 
 
-RETRY_ANSWERS_FAILURE = (
-    "SqlMessageStore retries a batch one request per transaction after any IntegrityError; when the "
-    "constraint is not a concurrent client_id (here a deleted operator's foreign key), _after_conflict "
-    "raises RuntimeError out of write() after the requests before it were committed, so their senders "
-    "get that RuntimeError, their messages are never published, and the requests after it are dropped"
-)
-
-
-@pytest.mark.parametrize(
-    "db",
-    ["sqlite", pytest.param("postgresql", marks=pytest.mark.xfail(strict=True, reason=RETRY_ANSWERS_FAILURE))],
-    indirect=True,
-)
-async def test_a_sender_whose_message_was_committed_is_told_so(db: Database) -> None:
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
+async def test_a_refused_row_fails_only_its_own_sender(db: Database) -> None:
     # An operator deleted between authenticating and posting: their request names an operator row
-    # that no longer exists, which the foreign key refuses. Whatever becomes of that request, a
-    # message the batch did commit must be answered (and published) as stored, never as a failure.
+    # that no longer exists, which the foreign key refuses. That sender gets a conflict; the other
+    # messages of the batch are stored, published and answered as stored.
     dialog_id = await db.dialog()
     gone = await db.operator()
     async with db.engine.begin() as connection:
@@ -641,17 +629,13 @@ async def test_a_sender_whose_message_was_committed_is_told_so(db: Database) -> 
     assert store.batches[0] == 3
 
     committed = {r["text"]: r for r in await db.messages(dialog_id)}
-    assert "orphan" not in committed
-    assert not isinstance(results[1], Outcome) or results[1].stored is None
+    assert sorted(committed) == ["after", "before"]
+    assert isinstance(results[1], Conflict), results[1]
     events = {e["message"]["text"] for e in published.on(protocol.dialog_topic(dialog_id))}
+    assert events == {"before", "after"}
     for body, result in zip(("before", "after"), (results[0], results[2]), strict=True):
-        if body in committed:
-            assert isinstance(result, Outcome), f"{body!r} was committed, its sender got {result!r}"
-            assert stored(result).id == committed[body]["id"]
-            assert body in events
-        else:
-            assert isinstance(result, Unavailable), result
-            assert body not in events
+        assert isinstance(result, Outcome), f"{body!r} was committed, its sender got {result!r}"
+        assert stored(result).id == committed[body]["id"]
 
 
 # --- several processes on PostgreSQL ---------------------------------------------------------
