@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 
-from replyx import __version__
+from replyx import __version__, memory
 from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_required, visitor
 from replyx.assistant.answering import create_responder
 from replyx.config import Settings, load_settings
@@ -75,11 +75,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.connect_limiter = SlidingWindowLimiter(settings.connect_window)
     await broker.start()
     stats_task = asyncio.create_task(stats.publish_forever(hub, broker))
+    # After many sockets close, give their memory back to the system (see replyx/memory.py).
+    memory_task = asyncio.create_task(memory.release_after_drops(lambda: len(hub.connections)))
     log.info("replyx %s node %s ready (broker %s)", __version__, hub.node_id, type(broker).__name__)
     try:
         yield
     finally:
         stats_task.cancel()
+        memory_task.cancel()
         for task in list(ctx.tasks):
             task.cancel()
         await responder.aclose()

@@ -14,6 +14,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from replyx import memory
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.migrate import upgrade
@@ -95,6 +96,8 @@ def serve(
     demo: Annotated[bool, typer.Option(help="Create a demo owner and assistant and print how to use them.")] = False,
 ) -> None:
     """Migrate the database, then serve replyx."""
+    # Python objects from glibc's malloc, so that closed sockets' memory can be given back.
+    memory.use_malloc_for_python_objects()
     settings = load_settings()
     logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     if workers > 1 and settings.uses_memory_broker:
