@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from replyx.db.message_store import STORAGE_ERRORS, MessageStore, Outcome, WriteRequest, create_message_store
+from replyx.db.message_store import (
+    STORAGE_ERRORS,
+    MessageStore,
+    Outcome,
+    SqliteMessageStore,
+    WriteRequest,
+    create_message_store,
+)
 from replyx.diagnostics import metrics
 from replyx.domain.errors import Conflict, Unavailable
 from replyx.domain.events import addressed, message_payload
@@ -27,6 +34,8 @@ log = logging.getLogger("replyx.messages")
 
 # Messages per transaction at most: bounds how long one commit keeps the others waiting.
 MAX_BATCH = 256
+# Batches in flight at once on a database with concurrent writers (PostgreSQL): see MessageWriter.
+SQL_LANES = 4
 
 
 @dataclass
@@ -37,14 +46,21 @@ class _Waiting:
 
 
 class MessageWriter:
-    """Stores messages in batches and publishes each one after its batch commits."""
+    """Stores messages in batches and publishes each one after its batch commits.
 
-    def __init__(self, store: MessageStore, broker: Broker, max_batch: int = MAX_BATCH) -> None:
+    ``lanes`` batches may be in flight at once. SQLite has one writer, so it gets
+    one lane; PostgreSQL gets several, so that one slow or stuck transaction (a
+    connection caught by a server restart) does not hold every other message of
+    the process, and their dialogs' row locks still order each dialog's seqs.
+    """
+
+    def __init__(self, store: MessageStore, broker: Broker, max_batch: int = MAX_BATCH, lanes: int = 1) -> None:
         self.store = store
         self.broker = broker
         self.max_batch = max_batch
+        self.lanes = lanes
         self._waiting: list[_Waiting] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
 
     async def write(self, request: WriteRequest, *, operator_name: str | None = None) -> Outcome:
         """Store one message (in the next batch) and publish it; Unavailable when storage is down.
@@ -53,18 +69,22 @@ class MessageWriter:
         """
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(request, operator_name, answer))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="message-writer")
+        if len(self._flushers) < self.lanes:
+            flusher = asyncio.create_task(self._flush(), name="message-writer")
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         # A sender that goes away (its socket closed) does not take its message out of the batch.
         return await asyncio.shield(answer)
 
     async def close(self) -> None:
         """Finish the batches already waiting, then release the store."""
-        if self._flusher is not None:
-            await self._flusher
+        while self._flushers:
+            await asyncio.gather(*self._flushers)
         await self.store.close()
 
     async def _flush(self) -> None:
+        # Messages written while this task was being scheduled, or while its last batch was being
+        # stored, form its next batch.
         while self._waiting:
             batch = self._waiting[: self.max_batch]
             del self._waiting[: self.max_batch]
@@ -124,4 +144,5 @@ def _fail(answer: asyncio.Future[Outcome], exc: BaseException) -> None:
 
 def create_writer(engine: AsyncEngine, broker: Broker) -> MessageWriter:
     """The writer for this engine's database, publishing through ``broker``."""
-    return MessageWriter(create_message_store(engine), broker)
+    store = create_message_store(engine)
+    return MessageWriter(store, broker, lanes=1 if isinstance(store, SqliteMessageStore) else SQL_LANES)

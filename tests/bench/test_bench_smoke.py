@@ -33,7 +33,8 @@ def test_one_step_reports_every_figure(name: str) -> None:
         assert step["store_latency"]["count"] == step["received"]
         assert step["store_latency"]["p50_ms"] <= latency["p50_ms"]
     assert step["client_cpu_pct"] > 0
-    assert step["server_cpu_pct"] > 0
+    # CPU time is counted in 10 ms ticks: a peer serving 10 sockets for one short step may use none.
+    assert step["server_cpu_pct"] > 0 if name.startswith("replyx") else step["server_cpu_pct"] >= 0
 
 
 def test_table_has_ratios_to_the_peers() -> None:
