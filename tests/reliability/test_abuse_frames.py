@@ -241,11 +241,14 @@ def test_oversized_invalid_and_compressed_bomb_frames_are_closed(pool: str, targ
             None,
             {1009} if target.deflate else cut_off,
         ),
-        ("frame of 64 KiB + 1 byte", "z" * 65537, None, {1009}),
     ]
     for name, frame, text, codes in cases:
         events, closed = probe.exchange(frame, text=text)
         assert closed in codes, (name, events, closed)
+    # Just over the limit: the documented 1009. The same reset can overtake it (the server stops reading
+    # at the frame's header), so a 1006 is retried; the server must be seen sending 1009.
+    seen = [probe.exchange("z" * 65537)[1] for _ in range(3)]
+    assert set(seen) <= cut_off and 1009 in seen, ("frame of 64 KiB + 1 byte", seen)
     events, closed = probe.exchange(json.dumps({"type": "typing", "state": "stop"}))
     assert closed is None
     expected = "error" if pool == "inbox" else "typing"
