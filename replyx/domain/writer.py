@@ -61,6 +61,9 @@ class MessageWriter:
         self.lanes = lanes
         self._waiting: list[_Waiting] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        # Lanes in use, counted by the flushers themselves: a finished task leaves the set only when
+        # its done callback runs, a loop turn later, and a write arriving meanwhile would wait forever.
+        self._busy_lanes = 0
 
     async def write(self, request: WriteRequest, *, operator_name: str | None = None) -> Outcome:
         """Store one message (in the next batch) and publish it; Unavailable when storage is down.
@@ -69,7 +72,8 @@ class MessageWriter:
         """
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(request, operator_name, answer))
-        if len(self._flushers) < self.lanes:
+        if self._busy_lanes < self.lanes:
+            self._busy_lanes += 1
             flusher = asyncio.create_task(self._flush(), name="message-writer")
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
@@ -85,10 +89,13 @@ class MessageWriter:
     async def _flush(self) -> None:
         # Messages written while this task was being scheduled, or while its last batch was being
         # stored, form its next batch.
-        while self._waiting:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
-            await self._store(batch)
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                await self._store(batch)
+        finally:
+            self._busy_lanes -= 1
 
     async def _store(self, batch: list[_Waiting]) -> None:
         try:

@@ -112,11 +112,13 @@ class Database:
         self.stores.append(store)
         return store
 
-    def writer(self, broker: MemoryBroker, store: MessageStore | None = None, max_batch: int = 256) -> MessageWriter:
+    def writer(
+        self, broker: MemoryBroker, store: MessageStore | None = None, max_batch: int = 256, lanes: int = 1
+    ) -> MessageWriter:
         """A writer over ``store`` (by default this database's); it closes its store."""
         if store is None:
             store = create_message_store(self.engine)
-        writer = MessageWriter(store, broker, max_batch=max_batch)
+        writer = MessageWriter(store, broker, max_batch=max_batch, lanes=lanes)
         self.writers.append(writer)
         return writer
 
@@ -472,6 +474,17 @@ async def test_concurrent_writes_are_batched_gapless_and_published_once_in_order
         events = published.on(protocol.dialog_topic(dialog_id))
         assert [e["message"]["seq"] for e in events] == list(range(1, 41))
         assert [e["message"] for e in events] == [message_payload(r) for r in sorted(mine, key=lambda r: r.seq)]
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+async def test_a_write_right_after_the_previous_one_is_answered_is_stored(db: Database, lanes: int) -> None:
+    # Each write finds a free lane again after the previous batch is done (lanes are counted by the
+    # flushers themselves, not by their tasks' done callbacks, which run a loop turn later).
+    dialog_id = await db.dialog()
+    writer = db.writer(await memory_broker(Published(), []), lanes=lanes)
+    for n in range(1, 31):
+        outcome = await asyncio.wait_for(writer.write(message(dialog_id, f"#{n}")), timeout=10)
+        assert stored(outcome).seq == n
 
 
 async def test_the_writer_publishes_one_takeover_with_its_status_event(db: Database) -> None:
