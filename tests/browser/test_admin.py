@@ -341,6 +341,9 @@ def test_expired_session_returns_to_login_and_keeps_the_draft(
     context, page = new_page(browser)
     try:
         log_in(page, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        # The dialog view settles first (history and status drawn), as a person would see it.
+        expect(page.locator(".history .msg-user .msg-body")).to_have_text(["Are you open on Sunday?"])
+        expect(page.locator(".convo-actions [data-action=takeover]")).to_be_visible()
         page.fill(".composer-input", "We are open from ten to")
         page.evaluate("sessionStorage.setItem('replyx.token', 'expired.token.value')")
         page.click(".convo-actions [data-action=takeover]")
