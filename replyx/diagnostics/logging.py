@@ -53,6 +53,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def skip_caller_lookup() -> None:
+    """Make log records without their caller's file and line, which no replyx format prints.
+
+    Finding the caller walks the stack on every line, and materializes a frame object that then
+    lives as long as each open socket's coroutine (the logging HOWTO lists this switch under
+    "Optimization").
+    """
+    logging._srcfile = None  # type: ignore[attr-defined]
+
+
 def log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
     """A dictConfig for replyx and uvicorn loggers (uvicorn's access log included)."""
     formatter = (

@@ -48,19 +48,20 @@ class Connection:
         self.dialog_id = dialog_id
         self.owner_id = owner_id
         self.ip = ip
-        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.queue_size = queue_size
         self.on_gap = on_gap
         self.last_seq = 0
         self.live = False
         self.held: list[tuple[dict[str, Any], str, bytes | None]] = []
         self.pending: dict[int, tuple[str, bytes | None]] = {}
         self.close_code: CloseCode | None = None
-        self.stopped = asyncio.Event()
         self.last_heard = time.monotonic()
         self.filling = False
         scope = getattr(websocket, "scope", None) or {}
         self.writer: Any = scope.get("extensions", {}).get(protocol.FRAMES_EXTENSION)
         self.outbox: list[bytes] = []
+        # An asyncio.Queue is four deques (about 3 KB): only sockets without the frame writer need one.
+        self.queue: asyncio.Queue[str] | None = asyncio.Queue(queue_size) if self.writer is None else None
         self._heartbeat: asyncio.TimerHandle | None = None
         self._next_ping = 0.0
         self._on_stop: Callable[[], Any] | None = None
@@ -82,7 +83,7 @@ class Connection:
         if self.close_code is not None:
             return
         if not self.live:
-            if len(self.held) >= self.queue.maxsize:
+            if len(self.held) >= self.queue_size:
                 self.fail(protocol.TOO_MANY)
             else:
                 self.held.append((event, data, frame))
@@ -113,6 +114,7 @@ class Connection:
             if len(self.outbox) == 1:
                 asyncio.get_running_loop().call_soon(self._flush)
             return
+        assert self.queue is not None
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -136,7 +138,6 @@ class Connection:
         """Ask the endpoint to close this socket with the code."""
         if self.close_code is None:
             self.close_code = code
-        self.stopped.set()
         if self._on_stop is not None:
             self._on_stop()
 
@@ -171,6 +172,7 @@ class Connection:
 
     async def send_loop(self) -> None:
         """Write queued frames to the socket through ASGI, one at a time, until cancelled."""
+        assert self.queue is not None
         while True:
             data = await self.queue.get()
             await self.websocket.send_text(data)

@@ -123,24 +123,30 @@ def _client_ip(websocket: WebSocket) -> str:
     return websocket.client.host if websocket.client else "unknown"
 
 
-@router.websocket("/ws/dialogs/{dialog_id}")
-async def admin_socket(websocket: WebSocket, dialog_id: int) -> None:
+def _dialog_id(websocket: WebSocket) -> int:
+    """The dialog id of the path; 0, which no dialog has, when it is not a number (so: 4004)."""
+    raw = websocket.path_params["dialog_id"]
+    # More than 20 digits is past any 64-bit id (and int() refuses a few thousand).
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 20 else 0
+
+
+async def admin_socket(websocket: WebSocket) -> None:
     """An operator's view of one dialog."""
     ctx: ChatContext = websocket.app.state.ctx
+    dialog_id = _dialog_id(websocket)
     await serve(websocket, "admin", dialog_id, lambda: _operator_grant(ctx, websocket, dialog_id))
 
 
-@router.websocket("/ws/dialogs")
 async def inbox_socket(websocket: WebSocket) -> None:
     """Every event of the operator's owner's dialogs."""
     ctx: ChatContext = websocket.app.state.ctx
     await serve(websocket, "inbox", None, lambda: _operator_grant(ctx, websocket, None))
 
 
-@router.websocket("/ws/site/dialogs/{dialog_id}")
-async def site_socket(websocket: WebSocket, dialog_id: int) -> None:
+async def site_socket(websocket: WebSocket) -> None:
     """A visitor's socket authorized by the site token and the guest token."""
     ctx: ChatContext = websocket.app.state.ctx
+    dialog_id = _dialog_id(websocket)
 
     async def grant() -> Grant:
         site_token = websocket.query_params.get("site_token", "")
@@ -150,16 +156,24 @@ async def site_socket(websocket: WebSocket, dialog_id: int) -> None:
     await serve(websocket, "site", dialog_id, grant)
 
 
-@router.websocket("/ws/widget/dialogs/{dialog_id}")
-async def widget_socket(websocket: WebSocket, dialog_id: int) -> None:
+async def widget_socket(websocket: WebSocket) -> None:
     """A visitor's socket authorized by the assistant id and the guest token."""
     ctx: ChatContext = websocket.app.state.ctx
+    dialog_id = _dialog_id(websocket)
 
     async def grant() -> Grant:
         assistant = await dialogs.assistant_by_id(ctx, websocket.query_params.get("assistant_id"))
         return await _guest_grant(ctx, websocket, "widget", dialog_id, assistant)
 
     await serve(websocket, "widget", dialog_id, grant)
+
+
+# Plain Starlette routes: FastAPI's dependency machinery would keep two exit stacks and their
+# frames alive for every open socket (about 2 KB each), and these endpoints inject nothing.
+router.add_websocket_route("/ws/dialogs/{dialog_id}", admin_socket)
+router.add_websocket_route("/ws/dialogs", inbox_socket)
+router.add_websocket_route("/ws/site/dialogs/{dialog_id}", site_socket)
+router.add_websocket_route("/ws/widget/dialogs/{dialog_id}", widget_socket)
 
 
 async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authorize) -> None:  # type: ignore[no-untyped-def]
@@ -282,7 +296,11 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
         conn.start_heartbeat(settings.ws_ping_interval, settings.ws_pong_timeout)
         if conn.close_code is not None:
             receiver.cancel()
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if len(tasks) == 1:
+            # Awaited directly: asyncio.wait would keep a future and callbacks per idle socket.
+            done = {await _settled(receiver)}
+        else:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 error = task.exception()
@@ -304,6 +322,19 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
         if conn.close_code is not None:
             log.info("Closing socket of %s: %s (%d)", conn.topic, conn.close_code.reason, conn.close_code.code)
             await conn.close(conn.close_code)
+
+
+async def _settled(task: asyncio.Task[None]) -> asyncio.Task[None]:
+    """Wait for the task to end however it ends; a cancellation of the caller still propagates."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:  # read back from the task by the caller
+        pass
+    return task
 
 
 def _is_disconnect(error: BaseException | None) -> bool:

@@ -65,7 +65,8 @@ async def test_admin_socket_of_another_owner_gets_4003_and_unknown_dialog_4004(
 ) -> None:
     visitor, _, _ = setup
     assert await close_code_of(f"{server.ws_url}/ws/dialogs/{visitor.dialog_id}?token={other_owner.token}") == 4003
-    assert await close_code_of(f"{server.ws_url}/ws/dialogs/99999999?token={owner.token}") == 4004
+    for unknown in ("99999999", "0", "abc", "1e3", "-1", "9" * 30, "٣"):
+        assert await close_code_of(f"{server.ws_url}/ws/dialogs/{unknown}?token={owner.token}") == 4004, unknown
 
 
 async def test_bearer_header_is_accepted_on_admin_socket(server: ReplyxProcess, owner: Owner, setup) -> None:

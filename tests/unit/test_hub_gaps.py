@@ -58,6 +58,7 @@ def event(dialog_id: int, seq: int) -> str:
 def sent(conn: Connection) -> list[int]:
     """Seqs queued for the client so far."""
     seqs = []
+    assert conn.queue is not None
     while not conn.queue.empty():
         seqs.append(json.loads(conn.queue.get_nowait())["message"]["seq"])
     return seqs
