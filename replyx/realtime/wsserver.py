@@ -18,6 +18,9 @@ response once the socket is open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -43,12 +46,20 @@ class FrameWriter:
         return True
 
     def abort(self) -> None:
-        """Drop the connection at once, discarding what is still buffered."""
-        self._protocol.transport.abort()
+        """Drop the connection at once, discarding what is still buffered, the kernel's buffer included."""
+        transport = self._protocol.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Linger 0: the close sends a reset. Otherwise the kernel keeps the orphaned socket and its
+            # unsent backlog, probing a client that reads nothing, long after replyx let go of it.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the kernel: how far the client lags."""
-        return int(self._protocol.transport.get_write_buffer_size())
+    def backlog(self) -> int:
+        """Bytes the kernel has not taken yet; 0 until the transport pauses writing (its high-water mark)."""
+        protocol = self._protocol
+        return 0 if protocol.writable.is_set() else int(protocol.transport.get_write_buffer_size())
 
 
 class ReceiveQueue:

@@ -28,7 +28,7 @@ class FakeWriter:
         self.writes.append(data)
         return True
 
-    def buffered(self) -> int:
+    def backlog(self) -> int:
         return self.lag
 
 
