@@ -106,6 +106,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "store_p99_ms": "best.store_latency.p99_ms",
         "server_cpu_pct": "best.server_cpu_pct",
         "client_cpu_pct": "best.client_cpu_pct",
+        "machine_cpu_pct": "best.machine_cpu_pct",
         "kb_per_socket": "rss.kb_per_socket",
         "connect_per_s": "connect.per_s",
         "sockets": "connect.opened",
@@ -130,8 +131,8 @@ def table(results: dict[str, Any]) -> str:
     summaries = {key: summary(runs) for key, runs in results["cases"].items()}
     lines = [
         "| case | deliveries/s at p99 < 50 ms (median, min–max) | msgs/s | p50 / p99 ms | store→socket p50 / p99 ms "
-        "| vs FastAPI | vs Socket.IO | server CPU % | client CPU % | KB per socket | connects/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| vs FastAPI | vs Socket.IO | server CPU % | client CPU % | machine CPU % | KB per socket | connects/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, s in summaries.items():
         shape, mode, _target = key.split("/", 2)
@@ -148,7 +149,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {key} | {delivered} | {_fmt(s.get('messages_per_s'))} "
             f"| {_fmt(s.get('p50_ms'), 1)} / {_fmt(s.get('p99_ms'), 1)} | {store} | {ratios[0]} | {ratios[1]} "
-            f"| {_fmt(s.get('server_cpu_pct'))} | {_fmt(s.get('client_cpu_pct'))} "
+            f"| {_fmt(s.get('server_cpu_pct'))} | {_fmt(s.get('client_cpu_pct'))} | {_fmt(s.get('machine_cpu_pct'))} "
             f"| {_fmt(s.get('kb_per_socket'), 1)} | {_fmt(s.get('connect_per_s'))} |"
         )
     return "\n".join(lines)

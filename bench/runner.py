@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import SocketSpec, worker_main
-from bench.stats import cpu_seconds, rss_kb, summarize_us
+from bench.stats import cpu_seconds, machine_busy_seconds, rss_kb, summarize_us
 from bench.targets import Shape, Target
 
 # Share of expected deliveries that must arrive for a step to count as sustained.
@@ -84,11 +84,12 @@ class Clients:
 
 def _step(clients: Clients, pids: list[int], step: int, rate: float, duration: float) -> dict[str, Any]:
     share = rate / len(clients.pipes)
-    cpu_before = cpu_seconds(pids)
+    cpu_before, busy_before = cpu_seconds(pids), machine_busy_seconds()
     started = time.monotonic()
     answers = clients.ask("step", {"step": step, "rate": share, "duration": duration, "drain": DRAIN})
     wall = time.monotonic() - started
     server_cpu = cpu_seconds(pids) - cpu_before
+    machine_busy = machine_busy_seconds() - busy_before
     latency, store = array("q"), array("q")
     for answer in answers:
         latency.frombytes(answer["latency_us"])
@@ -113,6 +114,8 @@ def _step(clients: Clients, pids: list[int], step: int, rate: float, duration: f
         "client_cpu_pct": 100 * max(a["cpu_s"] for a in answers) / wall,
         "client_cpu_total_pct": 100 * sum(a["cpu_s"] for a in answers) / wall,
         "server_cpu_pct": 100 * server_cpu / wall,
+        # Everything on the machine (server, client, PostgreSQL, Redis, nginx), out of 100 per core.
+        "machine_cpu_pct": 100 * machine_busy / wall,
         "errors": errors,
     }
 

@@ -75,6 +75,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent on anything but idling, so far (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
 def machine() -> dict[str, str | int]:
     """Cores, CPU model and Python version of this machine, for the report."""
     import platform
