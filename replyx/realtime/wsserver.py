@@ -57,9 +57,8 @@ class FrameWriter:
         transport.abort()
 
     def backlog(self) -> int:
-        """Bytes the kernel has not taken yet; 0 until the transport pauses writing (its high-water mark)."""
-        protocol = self._protocol
-        return 0 if protocol.writable.is_set() else int(protocol.transport.get_write_buffer_size())
+        """Bytes written but not yet taken by the kernel: how far the client lags."""
+        return int(self._protocol.transport.get_write_buffer_size())
 
 
 class ReceiveQueue:
