@@ -98,9 +98,17 @@ _FIND_CLIENT_ID = (
     " WHERE dialog_id = :dialog_id AND client_id = :client_id"
 )
 _STATUS = "SELECT status FROM dialog WHERE id = :dialog_id"
-_INSERT = (
+# SQLite's statements: positional parameters and no RETURNING (which costs SQLite a temporary
+# table per statement); the batch holds the write lock, so reading the dialog first is race-free.
+_SQLITE_DIALOG = "SELECT last_seq, owner_id, status, operator_id FROM dialog WHERE id = ?"
+_SQLITE_INSERT = (
     "INSERT INTO message (dialog_id, seq, sender, text, client_id, operator_id, created_at)"
-    " VALUES (:dialog_id, :seq, :sender, :text, :client_id, :operator_id, :created_at) RETURNING id"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_TAKE_SEQ = "UPDATE dialog SET last_seq = ?, updated_at = ? WHERE id = ?"
+_SQLITE_TAKE_SEQ_AND_CHANGE = "UPDATE dialog SET last_seq = ?, updated_at = ?, status = ?, operator_id = ? WHERE id = ?"
+_SQLITE_FIND_CLIENT_ID = (
+    "SELECT id, seq, sender, text, created_at, client_id FROM message WHERE dialog_id = ? AND client_id = ?"
 )
 
 
@@ -227,24 +235,54 @@ class SqliteMessageStore:
         return outcomes
 
     def _one(self, connection: sqlite3.Connection, request: WriteRequest) -> Outcome:
-        if request.client_id is not None:
-            found = connection.execute(
-                _FIND_CLIENT_ID, {"dialog_id": request.dialog_id, "client_id": request.client_id}
-            ).fetchone()
-            if found is not None:
-                return Outcome(duplicate=_row(found))
+        # The insert goes first: a resent client_id fails it before anything changed, and the
+        # unique index answers that, so a message needs no separate lookup of its client_id.
+        dialog = connection.execute(_SQLITE_DIALOG, (request.dialog_id,)).fetchone()
+        if dialog is None:
+            return Outcome()
+        last_seq, owner_id, status, operator_id = dialog
+        if not _accepts(request, status, operator_id):
+            return self._earlier(connection, request) or Outcome(status=status)
         now = datetime.now(UTC)
         stamp = now.strftime(_SQLITE_TIME)
-        taken = connection.execute(_take_seq_sql(*_shape(request)), _seq_params(request, stamp)).fetchone()
-        if taken is None:
-            status = connection.execute(_STATUS, {"dialog_id": request.dialog_id}).fetchone()
-            return Outcome(status=None if status is None else status[0])
-        _, seq, owner_id, status = taken
-        (message_id,) = connection.execute(
-            _INSERT, {**_message_params(request), "seq": seq, "created_at": stamp}
-        ).fetchone()
-        row = Row(message_id, seq, request.sender, request.text, now, request.client_id)
+        seq = last_seq + 1
+        try:
+            cursor = connection.execute(
+                _SQLITE_INSERT,
+                (request.dialog_id, seq, request.sender, request.text, request.client_id, request.operator_id, stamp),
+            )
+        except sqlite3.IntegrityError:
+            earlier = self._earlier(connection, request)
+            if earlier is None:
+                raise
+            return earlier
+        if request.new_status is None:
+            connection.execute(_SQLITE_TAKE_SEQ, (seq, stamp, request.dialog_id))
+        else:
+            status = request.new_status
+            connection.execute(
+                _SQLITE_TAKE_SEQ_AND_CHANGE, (seq, stamp, status, request.new_operator_id, request.dialog_id)
+            )
+        row = Row(int(cursor.lastrowid or 0), seq, request.sender, request.text, now, request.client_id)
         return Outcome(stored=row, owner_id=owner_id, status=status)
+
+    @staticmethod
+    def _earlier(connection: sqlite3.Connection, request: WriteRequest) -> Outcome | None:
+        """The message stored before under the request's client_id, if any."""
+        if request.client_id is None:
+            return None
+        found = connection.execute(_SQLITE_FIND_CLIENT_ID, (request.dialog_id, request.client_id)).fetchone()
+        return None if found is None else Outcome(duplicate=_row(found))
+
+
+def _accepts(request: WriteRequest, status: str, operator_id: int | None) -> bool:
+    """Whether a dialog in this status, held by this operator, takes the request (as the UPDATE's WHERE)."""
+    if status not in request.allowed_statuses:
+        return False
+    if request.unless_held_by_new_operator:
+        # A NULL operator holds nobody, so the change applies.
+        return not (status == request.new_status and operator_id is not None and operator_id == request.new_operator_id)
+    return True
 
 
 class SqlMessageStore:
