@@ -15,9 +15,11 @@ driver); every other database runs the batch through SQLAlchemy's async engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -174,27 +176,73 @@ def _row(values: Sequence[Any]) -> Row:
     return Row(values[0], values[1], values[2], values[3], created_at, values[5])
 
 
+class CallThread:
+    """One thread running calls in order for the event loop: a lighter hop than ``run_in_executor``.
+
+    A batch crosses to it and back once; the executor's locks, work items and chained futures
+    cost the loop more than the hop itself (docs/performance.md).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function(*args)`` on the thread and return its result (or raise its exception)."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls.put((function, args, answer))
+        return await answer
+
+    def stop(self) -> None:
+        """Let the thread finish the calls already queued, then end; waits for it."""
+        self._calls.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            function, args, answer = call
+            try:
+                outcome: tuple[Any, BaseException | None] = (function(*args), None)
+            except BaseException as exc:  # handed to the caller, as an executor would
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+                answer.get_loop().call_soon_threadsafe(_settle, answer, *outcome)
+
+
+def _settle(answer: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    # The caller may have been cancelled meanwhile; its call still ran.
+    if answer.done():
+        return
+    if exc is None:
+        answer.set_result(result)
+    else:
+        answer.set_exception(exc)
+
+
 class SqliteMessageStore:
     """SQLite: each batch runs in one call on a connection owned by a dedicated thread."""
 
     def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replyx-sqlite-writer")
+        self._thread = CallThread("replyx-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
         self._closed = False
 
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
         """Store the requests in order in one transaction (run on the writer thread)."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, list(requests))
+        return await self._thread.call(self._write, list(requests))
 
     async def close(self) -> None:
         """Close the connection on its thread and stop the thread (once; later calls do nothing)."""
         if self._closed:
             return
         self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        await self._thread.call(self._close)
+        self._thread.stop()
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:

@@ -77,8 +77,9 @@ class MessageWriter:
             flusher = asyncio.create_task(self._flush(), name="message-writer")
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
-        # A sender that goes away (its socket closed) does not take its message out of the batch.
-        return await asyncio.shield(answer)
+        # A sender that goes away (its socket closed) cancels only its answer: the message stays in
+        # the batch, and the writer skips answers that are done.
+        return await answer
 
     async def close(self) -> None:
         """Finish the batches already waiting, then release the store."""
@@ -143,6 +144,8 @@ def _events(waiting: _Waiting, outcome: Outcome) -> list[tuple[str, str]]:
 
 
 def _fail(answer: asyncio.Future[Outcome], exc: BaseException) -> None:
+    if answer.cancelled():
+        return
     if not answer.done():
         answer.set_exception(exc)
     # Retrieved here so an answer whose sender went away is not reported as never retrieved.

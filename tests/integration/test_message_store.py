@@ -487,6 +487,22 @@ async def test_a_write_right_after_the_previous_one_is_answered_is_stored(db: Da
         assert stored(outcome).seq == n
 
 
+async def test_a_sender_that_goes_away_leaves_its_message_stored_and_published(db: Database) -> None:
+    # Its socket closed while the batch was in flight: the sender's task is cancelled, the message
+    # is not, and the writer goes on answering the others.
+    dialog_id = await db.dialog()
+    published = Published()
+    writer = db.writer(await memory_broker(published, [protocol.dialog_topic(dialog_id)]))
+    gone = asyncio.create_task(writer.write(message(dialog_id, "sent, then the socket closed")))
+    await asyncio.sleep(0)
+    gone.cancel()
+    after = await asyncio.wait_for(writer.write(message(dialog_id, "the next one")), timeout=10)
+    assert gone.cancelled()
+    assert stored(after).seq == 2
+    assert [r["text"] for r in await db.messages(dialog_id)] == ["sent, then the socket closed", "the next one"]
+    assert [e["message"]["seq"] for e in published.on(protocol.dialog_topic(dialog_id))] == [1, 2]
+
+
 async def test_the_writer_publishes_one_takeover_with_its_status_event(db: Database) -> None:
     dialog_id = await db.dialog(status="requested")
     operator = await db.operator("Оля")
