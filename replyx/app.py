@@ -24,7 +24,7 @@ from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_
 from replyx.assistant.answering import create_responder
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
-from replyx.diagnostics.logging import skip_caller_lookup
+from replyx.diagnostics.logging import skip_unused_record_fields
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.messages import list_messages
@@ -118,7 +118,7 @@ def _plain(errors: Any) -> Any:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A replyx application for the given settings (read from the environment when None)."""
     settings = settings or load_settings()
-    skip_caller_lookup()
+    skip_unused_record_fields()
     app = FastAPI(title="replyx", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(DomainError, _domain_error)

@@ -1,8 +1,10 @@
-"""Pure rules: rate limits, allowed origins, log redaction."""
+"""Pure rules: rate limits, allowed origins, log redaction and time stamps."""
 
 from __future__ import annotations
 
-from replyx.diagnostics.logging import redact
+import logging
+
+from replyx.diagnostics.logging import RedactingFormatter, redact
 from replyx.domain.origins import origin_allowed
 from replyx.domain.ratelimit import SlidingWindowLimiter
 
@@ -40,3 +42,12 @@ def test_redaction_hides_every_token_form() -> None:
     for secret in ("eyJa.eyJb.c", "abc", "def", "xyz", "secretvalue"):
         assert secret not in clean
     assert "since=2" in clean and clean.count("***") >= 5
+
+
+def test_log_time_stamps_read_as_loggings_own_across_seconds() -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    ours, theirs = RedactingFormatter(fmt), logging.Formatter(fmt)
+    for created in (1_800_000_000.0, 1_800_000_000.999, 1_800_000_001.0005, 1_800_000_001.5, 1_799_999_999.25):
+        record = logging.LogRecord("replyx.hub", logging.INFO, "", 0, "Push to dialog %s: %d connections", (7, 3), None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000)
+        assert ours.format(record) == theirs.format(record)
