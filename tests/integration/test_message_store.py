@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from replyx.db import message_store
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.message_store import (
     MessageStore,
@@ -178,10 +179,18 @@ def instant(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A database with one owner and assistant, on SQLite (a file of this test) or PostgreSQL."""
-    if request.param == "sqlite":
+@pytest.fixture(params=["sqlite", "sqlite-batched", "postgresql"])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Database]:
+    """A database with one owner and assistant, on SQLite (a file of this test) or PostgreSQL.
+
+    "sqlite-batched" stores every batch of plain messages the way long batches go (five statements
+    for the whole batch), so each rule below holds on that path too.
+    """
+    if request.param == "sqlite-batched":
+        monkeypatch.setattr(message_store, "PLAIN_BATCH_FROM", 1)
+    if request.param.startswith("sqlite"):
         path = tmp_path / "replyx.db"
         path.write_bytes(request.getfixturevalue("sqlite_template").read_bytes())
         url = f"sqlite+aiosqlite:///{path}"
@@ -283,7 +292,7 @@ def histogram(sample: str) -> float:
 
 
 async def test_replyx_picks_the_store_for_the_database(db: Database) -> None:
-    expected = SqliteMessageStore if db.kind == "sqlite" else SqlMessageStore
+    expected = SqliteMessageStore if db.kind.startswith("sqlite") else SqlMessageStore
     assert type(db.store()) is expected
 
 
@@ -361,6 +370,38 @@ async def test_a_repeated_client_id_returns_the_first_row_and_takes_no_seq(db: D
         (3, "new", None),
     ]
     assert (await db.dialog_row(dialog_id))["last_seq"] == 3
+
+
+async def test_a_resend_to_a_dialog_closed_meanwhile_returns_the_stored_message(db: Database) -> None:
+    dialog_id = await db.dialog()
+    other = await db.dialog()
+    store = db.store()
+    first = stored((await store.write([message(dialog_id, "sent before the close", client_id="early")]))[0])
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE dialog SET status = 'closed' WHERE id = :id"), {"id": dialog_id})
+    outcomes = await store.write(
+        [
+            message(other, "before"),
+            message(dialog_id, "sent before the close", client_id="early"),
+            message(dialog_id, "new after the close", client_id="late"),
+            message(other, "after"),
+        ]
+    )
+    assert outcomes[1].duplicate is not None
+    assert message_payload(outcomes[1].duplicate) == message_payload(first)
+    assert outcomes[2] == Outcome(status="closed")
+    assert [stored(outcomes[n]).seq for n in (0, 3)] == [1, 2]
+    assert [r["text"] for r in await db.messages(dialog_id)] == ["sent before the close"]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "sqlite-batched"], indirect=True)
+async def test_sqlite_stores_a_text_with_a_nul_character_whole(db: Database) -> None:
+    # The domain refuses such a text before it gets here; the store must not cut it short all the same.
+    dialog_id = await db.dialog()
+    texts = ["before", "bad \x00 byte", "after", "last"]
+    outcomes = await db.store().write([message(dialog_id, body) for body in texts])
+    assert [stored(o).text for o in outcomes] == texts
+    assert [r["text"] for r in await db.messages(dialog_id)] == texts
 
 
 async def test_a_missing_or_refusing_dialog_stores_nothing_and_the_rest_of_the_batch_is_stored(
@@ -636,7 +677,7 @@ async def test_a_batch_the_database_refuses_is_rolled_back_whole(db: Database) -
     assert stored(after).seq == 1
 
 
-@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("db", ["sqlite", "sqlite-batched", "postgresql"], indirect=True)
 async def test_a_refused_row_fails_only_its_own_sender(db: Database) -> None:
     # An operator deleted between authenticating and posting: their request names an operator row
     # that no longer exists, which the foreign key refuses. That sender gets a conflict; the other
