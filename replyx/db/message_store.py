@@ -131,9 +131,6 @@ _SQLITE_BATCH_TAKE_SEQS = (
     "UPDATE dialog SET last_seq = json_extract(?1, '$.\"' || id || '\"'), updated_at = ?2"
     " WHERE id IN (SELECT key FROM json_each(?1))"
 )
-_SQLITE_FIND_CLIENT_ID = (
-    "SELECT id, seq, sender, text, created_at, client_id FROM message WHERE dialog_id = ? AND client_id = ?"
-)
 
 
 @lru_cache(maxsize=64)
@@ -307,8 +304,8 @@ class SqliteMessageStore:
         return outcomes
 
     def _one(self, connection: sqlite3.Connection, request: WriteRequest) -> Outcome:
-        # The insert goes first: a resent client_id fails it before anything changed, and the
-        # unique index answers that, so a message needs no separate lookup of its client_id.
+        # The insert goes before the seq update: a resent client_id fails it before anything changed,
+        # and the unique index answers that, so a message needs no separate lookup of its client_id.
         dialog = connection.execute(_SQLITE_DIALOG, (request.dialog_id,)).fetchone()
         if dialog is None:
             return Outcome()
@@ -343,17 +340,18 @@ class SqliteMessageStore:
         """The message stored before under the request's client_id, if any."""
         if request.client_id is None:
             return None
-        found = connection.execute(_SQLITE_FIND_CLIENT_ID, (request.dialog_id, request.client_id)).fetchone()
+        params = {"dialog_id": request.dialog_id, "client_id": request.client_id}
+        found = connection.execute(_FIND_CLIENT_ID, params).fetchone()
         return None if found is None else Outcome(duplicate=_row(found))
 
 
 def _plain_batch(connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome] | None:
     """Store a batch of plain messages in five statements; None when it must go one message at a time.
 
-    That is a batch with a handoff change, a NUL character, a client_id twice, or a request with a client_id that
-    its dialog refuses (it may be a resend of a stored message); and a batch the database refuses
-    a row of (a client_id stored earlier, an operator deleted meanwhile), whose insert then stored
-    nothing. The caller goes on in the same transaction.
+    That is a batch with a handoff change, a NUL character, a client_id twice, or a request with a
+    client_id that its dialog refuses (it may be a resend of a stored message); and a batch the
+    database refuses a row of (a client_id stored earlier, an operator deleted meanwhile), whose
+    insert then stored nothing. The caller goes on in the same transaction.
     """
     client_ids = [(r.dialog_id, r.client_id) for r in requests if r.client_id is not None]
     if len(set(client_ids)) != len(client_ids):
@@ -369,7 +367,7 @@ def _plain_batch(connection: sqlite3.Connection, requests: list[WriteRequest]) -
     outcomes: list[Outcome] = []
     for n, request in enumerate(requests):
         dialog = dialogs.get(request.dialog_id)
-        if dialog is None or dialog[2] not in request.allowed_statuses:
+        if dialog is None or not _accepts(request, dialog[2], dialog[3]):
             if request.client_id is not None:
                 return None
             outcomes.append(Outcome(status=None if dialog is None else dialog[2]))
