@@ -30,6 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from replyx.db.checkpoint import WalCheckpointer
+
 # What a database that is down or refusing raises, by driver: a batch failing with one of these
 # was not stored at all (its transaction rolled back), so the senders may simply retry.
 STORAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError, sqlite3.Error)
@@ -249,6 +251,7 @@ class SqliteMessageStore:
         self.busy_timeout = busy_timeout
         self._thread = CallThread("replyx-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
+        self._checkpointer: WalCheckpointer | None = None
         self._closed = False
 
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
@@ -270,10 +273,16 @@ class SqliteMessageStore:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run on their own thread (replyx.db.checkpoint), not inside this writer's commits.
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = WalCheckpointer(self.path)
             self._connection = connection
         return self._connection
 
     def _close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -301,6 +310,11 @@ class SqliteMessageStore:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
+        checkpointer = self._checkpointer
+        assert checkpointer is not None
+        if checkpointer.catch_up_due:
+            checkpointer.catch_up(connection)
+        checkpointer.nudge()
         return outcomes
 
     def _one(self, connection: sqlite3.Connection, request: WriteRequest) -> Outcome:
