@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -57,10 +58,16 @@ RESPONDER_FAILURES = Counter(
 def observe_delivery(created_at: str) -> None:
     """Record the age of a message (its ISO ``created_at``) as it reaches this node's sockets."""
     try:
-        stored = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
+        stored = _instant(created_at)
+    except (ValueError, AttributeError, TypeError):
         return
     DELIVERY_LATENCY.observe(max(0.0, (datetime.now(UTC) - stored).total_seconds()))
+
+
+# The messages of one batch share their commit time.
+@lru_cache(maxsize=256)
+def _instant(created_at: str) -> datetime:
+    return datetime.fromisoformat(created_at.replace("Z", "+00:00"))
 
 
 def exposition() -> tuple[bytes, str]:

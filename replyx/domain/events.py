@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from replyx.realtime import protocol
@@ -26,6 +27,9 @@ class StoredMessage(Protocol):
     def client_id(self) -> str | None: ...
 
 
+# The same instant is formatted several times: for a message's event and its sender's answer, and
+# for every message of a batch, which share their commit time.
+@lru_cache(maxsize=1024)
 def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a ``Z``; SQLite hands back naive datetimes that are UTC."""
     if moment.tzinfo is None:
@@ -47,7 +51,7 @@ def message_payload(message: StoredMessage) -> dict[str, Any]:
 
 def addressed(dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> list[tuple[str, str]]:
     """The event encoded once for the dialog's topic and, when given, the owner's inbox topic."""
-    data = protocol.encode(event)
+    data = protocol.encode_for_broker(event)
     if owner_id is None:
         return [(protocol.dialog_topic(dialog_id), data)]
     return [(protocol.dialog_topic(dialog_id), data), (protocol.owner_topic(owner_id), data)]

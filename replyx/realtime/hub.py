@@ -106,11 +106,14 @@ class Hub:
             # The same event follows on the owner's topic: parse and frame it once.
             event, frame = self._last[1], self._last[2]
         else:
-            try:
-                event = json.loads(data)
-            except ValueError:
-                log.error("Dropped a malformed event on %s", topic)
-                return
+            if isinstance(data, protocol.EventText):
+                event = data.event
+            else:
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    log.error("Dropped a malformed event on %s", topic)
+                    return
             frame = protocol.text_frame(data)
             self._last = (data, event, frame)
         if event.get("type") == "message" and topic.startswith("dialog."):

@@ -172,3 +172,15 @@ async def test_resync_reads_each_dialog_once_and_covers_sockets_still_replaying(
     replaying.go_live(3)  # its replay read storage before the broker came back
     got: list[int] = []
     await eventually(lambda: got.extend(sent(replaying)) or got == [4, 5, 6])
+
+
+async def test_an_event_published_in_this_process_is_not_parsed_back() -> None:
+    hub = await make_hub(Store())
+    conn = await socket(hub)
+    offered: list[dict[str, Any]] = []
+    conn.offer = lambda event, data, frame=None: offered.append(event)  # type: ignore[method-assign]
+    published = protocol.message_event(1, {"seq": 1, "text": "m1"})
+    await hub.broker.publish("dialog.1", protocol.encode_for_broker(published))  # type: ignore[union-attr]
+    hub.dispatch("dialog.1", event(1, 2))  # as text from Redis: parsed
+    assert offered[0] is published
+    assert offered[1] == protocol.message_event(1, {"seq": 2, "text": "m2"})

@@ -53,3 +53,18 @@ def test_close_codes_say_whether_to_retry() -> None:
     retry = {c for c, v in protocol.CLOSE_CODES.items() if v.retryable}
     assert retry == {1001, 1011, 1012, 1013, 4008}
     assert {4001, 4003, 4004, 1009} <= set(protocol.CLOSE_CODES) - retry
+
+
+def test_frames_pydantic_refuses_in_one_pass_are_judged_as_json_loads_reads_them() -> None:
+    # A lone surrogate is valid JSON to Python but not to pydantic-core: the frame still parses, and
+    # the write path refuses the text itself (validate_text) with its own message.
+    frame = parse_client_frame('{"type":"message","text":"a\\ud800b"}')
+    assert frame == MessageFrame(type="message", text="a\ud800b")
+    assert parse_client_frame('{"type":"message","text":"x","extra":NaN}') == MessageFrame(type="message", text="x")
+
+
+def test_an_event_for_the_broker_is_its_json_text_carrying_the_event() -> None:
+    event = protocol.message_event(7, {"seq": 1, "text": "привет"})
+    text = protocol.encode_for_broker(event)
+    assert text == protocol.encode(event) and isinstance(text, str)
+    assert text.event is event
