@@ -112,7 +112,7 @@ _SQLITE_INSERT = (
 )
 _SQLITE_TAKE_SEQ = "UPDATE dialog SET last_seq = ?, updated_at = ? WHERE id = ?"
 _SQLITE_TAKE_SEQ_AND_CHANGE = "UPDATE dialog SET last_seq = ?, updated_at = ?, status = ?, operator_id = ? WHERE id = ?"
-# A batch of plain messages in five statements, whatever its size: the batch goes in as one JSON
+# A batch of plain messages in three statements, whatever its size: the batch goes in as one JSON
 # parameter and its dialogs come back as one JSON value. Each statement the SQLite thread runs gives
 # the GIL up and has to win it back from the busy event loop, so a backlog drains faster this way;
 # a short batch costs less a statement per message (docs/performance.md).
@@ -128,7 +128,7 @@ _SQLITE_BATCH_INSERT = (
     " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), ?"
     " FROM json_each(?) ORDER BY key"
 )
-_SQLITE_BATCH_IDS = "SELECT json_group_array(id) FROM (SELECT id FROM message WHERE id > ? ORDER BY id)"
+_SQLITE_MAX_ID = 2**63 - 1
 _SQLITE_BATCH_TAKE_SEQS = (
     "UPDATE dialog SET last_seq = json_extract(?1, '$.\"' || id || '\"'), updated_at = ?2"
     " WHERE id IN (SELECT key FROM json_each(?1))"
@@ -360,12 +360,13 @@ class SqliteMessageStore:
 
 
 def _plain_batch(connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome] | None:
-    """Store a batch of plain messages in five statements; None when it must go one message at a time.
+    """Store a batch of plain messages in three statements; None when it must go one message at a time.
 
     That is a batch with a handoff change, a NUL character, a client_id twice, or a request with a
-    client_id that its dialog refuses (it may be a resend of a stored message); and a batch the
+    client_id that its dialog refuses (it may be a resend of a stored message); a batch the
     database refuses a row of (a client_id stored earlier, an operator deleted meanwhile), whose
-    insert then stored nothing. The caller goes on in the same transaction.
+    insert then stored nothing; and one whose ids would pass SQLite's largest. The caller goes on in
+    the same transaction.
     """
     client_ids = [(r.dialog_id, r.client_id) for r in requests if r.client_id is not None]
     if len(set(client_ids)) != len(client_ids):
@@ -395,15 +396,17 @@ def _plain_batch(connection: sqlite3.Connection, requests: list[WriteRequest]) -
     now = datetime.now(UTC)
     stamp = now.strftime(_SQLITE_TIME)
     rows = [[r.dialog_id, seq, r.sender, r.text, r.client_id, r.operator_id] for _, r, seq in accepted]
+    # SQLite gives a new row the largest id plus one; holding the write lock, the batch's rows get the
+    # ids after the one read above, in order. Past the largest possible id it picks ids at random.
+    message_ids = range(max_id + 1, max_id + len(accepted) + 1)
+    if message_ids[-1] > _SQLITE_MAX_ID:
+        return None
     try:
-        connection.execute(_SQLITE_BATCH_INSERT, (stamp, json.dumps(rows, ensure_ascii=False)))
+        cursor = connection.execute(_SQLITE_BATCH_INSERT, (stamp, json.dumps(rows, ensure_ascii=False)))
     except sqlite3.IntegrityError:
         return None
-    # Holding the write lock, the batch's rows are the only ones above the id read before its insert.
-    (ids,) = connection.execute(_SQLITE_BATCH_IDS, (max_id,)).fetchone()
-    message_ids = json.loads(ids)
-    if len(message_ids) != len(accepted):
-        raise sqlite3.DatabaseError(f"stored {len(message_ids)} rows of a batch of {len(accepted)}")
+    if cursor.lastrowid != message_ids[-1]:
+        raise sqlite3.DatabaseError(f"a batch's last row got id {cursor.lastrowid}, not {message_ids[-1]}")
     connection.execute(_SQLITE_BATCH_TAKE_SEQS, (json.dumps({str(k): v for k, v in last_seqs.items()}), stamp))
     for message_id, (n, request, seq) in zip(message_ids, accepted, strict=True):
         _, owner_id, status, _ = dialogs[request.dialog_id]

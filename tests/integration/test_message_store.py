@@ -185,7 +185,7 @@ async def db(
 ) -> AsyncIterator[Database]:
     """A database with one owner and assistant, on SQLite (a file of this test) or PostgreSQL.
 
-    "sqlite-batched" stores every batch of plain messages the way long batches go (five statements
+    "sqlite-batched" stores every batch of plain messages the way long batches go (three statements
     for the whole batch), so each rule below holds on that path too.
     """
     if request.param == "sqlite-batched":
@@ -402,6 +402,24 @@ async def test_sqlite_stores_a_text_with_a_nul_character_whole(db: Database) -> 
     outcomes = await db.store().write([message(dialog_id, body) for body in texts])
     assert [stored(o).text for o in outcomes] == texts
     assert [r["text"] for r in await db.messages(dialog_id)] == texts
+
+
+@pytest.mark.parametrize("db", ["sqlite", "sqlite-batched"], indirect=True)
+async def test_sqlite_returns_the_ids_it_gave_even_after_the_largest_id(db: Database) -> None:
+    # Past the largest id SQLite picks new ids at random: the long-batch path reads them back then.
+    dialog_id = await db.dialog()
+    async with db.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO message (id, dialog_id, seq, sender, text, created_at)"
+                " VALUES (9223372036854775807, :dialog_id, 0, 'user', 'the last id', '2026-01-01 00:00:00.000000')"
+            ),
+            {"dialog_id": dialog_id},
+        )
+    outcomes = await db.store().write([message(dialog_id, body) for body in TEXTS])
+    rows = [stored(o) for o in outcomes]
+    assert [as_stored(r) for r in rows] == (await db.messages(dialog_id))[1:]
+    assert len({r.id for r in rows}) == len(TEXTS)
 
 
 async def test_a_missing_or_refusing_dialog_stores_nothing_and_the_rest_of_the_batch_is_stored(
