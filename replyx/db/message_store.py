@@ -244,7 +244,14 @@ def _settle(answer: asyncio.Future[Any], result: Any, exc: BaseException | None)
 
 
 class SqliteMessageStore:
-    """SQLite: each batch runs in one call on a connection owned by a dedicated thread."""
+    """SQLite: each batch in one transaction on the event loop, or on a thread when it would wait.
+
+    A batch runs right on the event loop when the write lock is free: it is a few hundred
+    microseconds of work, and handing it to a thread costs more than that, since every statement
+    gives the GIL to the busy loop and has to win it back (docs/performance.md). When another
+    connection holds the lock (the API opening a dialog, another process), or a row is refused, or
+    the WAL is due to start over, the batch goes to the store's thread, which may wait.
+    """
 
     def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
         self.path = path
@@ -255,8 +262,19 @@ class SqliteMessageStore:
         self._closed = False
 
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
-        """Store the requests in order in one transaction (run on the writer thread)."""
-        return await self._thread.call(self._write, list(requests))
+        """Store the requests in order in one transaction."""
+        batch = list(requests)
+        connection = self._connection
+        checkpointer = self._checkpointer
+        if connection is not None and checkpointer is not None and not checkpointer.catch_up_due:
+            try:
+                return self._write_here(connection, batch)
+            except sqlite3.IntegrityError:
+                pass  # rolled back: the thread stores the others, each in a transaction of its own
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+        return await self._thread.call(self._write, batch)
 
     async def close(self) -> None:
         """Close the connection on its thread and stop the thread (once; later calls do nothing)."""
@@ -268,8 +286,9 @@ class SqliteMessageStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below.
-            connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below. No busy
+            # timeout: on the event loop a taken lock sends the batch to the thread, which waits for it.
+            connection = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -287,9 +306,20 @@ class SqliteMessageStore:
             self._connection.close()
             self._connection = None
 
+    def _write_here(self, connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome]:
+        """The batch on the calling thread; SQLITE_BUSY at once when another connection writes."""
+        connection.execute("BEGIN IMMEDIATE")
+        return self._transaction(connection, requests)
+
     def _write(self, requests: list[WriteRequest]) -> list[Outcome]:
+        """The batch on the store's thread, waiting up to ``busy_timeout`` for the write lock."""
         connection = self._connect()
+        checkpointer = self._checkpointer
+        assert checkpointer is not None
+        if checkpointer.catch_up_due:
+            checkpointer.catch_up(connection)
         try:
+            _begin_waiting(connection, self.busy_timeout)
             return self._transaction(connection, requests)
         except sqlite3.IntegrityError:
             # One request broke a constraint: store the others, each in a transaction of its own.
@@ -298,9 +328,8 @@ class SqliteMessageStore:
             return [self._write([request])[0] for request in requests]
 
     def _transaction(self, connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome]:
-        # IMMEDIATE takes the write lock up front, so the client_id check below cannot race
-        # another writer (another process on the same file included).
-        connection.execute("BEGIN IMMEDIATE")
+        # Begun with IMMEDIATE, which takes the write lock up front, so the client_id check below
+        # cannot race another writer (another process on the same file included).
         try:
             outcomes = _plain_batch(connection, requests) if len(requests) >= PLAIN_BATCH_FROM else None
             if outcomes is None:
@@ -310,11 +339,8 @@ class SqliteMessageStore:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        checkpointer = self._checkpointer
-        assert checkpointer is not None
-        if checkpointer.catch_up_due:
-            checkpointer.catch_up(connection)
-        checkpointer.nudge()
+        assert self._checkpointer is not None
+        self._checkpointer.nudge()
         return outcomes
 
     def _one(self, connection: sqlite3.Connection, request: WriteRequest) -> Outcome:
@@ -357,6 +383,15 @@ class SqliteMessageStore:
         params = {"dialog_id": request.dialog_id, "client_id": request.client_id}
         found = connection.execute(_FIND_CLIENT_ID, params).fetchone()
         return None if found is None else Outcome(duplicate=_row(found))
+
+
+def _begin_waiting(connection: sqlite3.Connection, timeout: float) -> None:
+    """BEGIN IMMEDIATE, letting SQLite wait up to ``timeout`` seconds for another writer."""
+    connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
 
 
 def _plain_batch(connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome] | None:

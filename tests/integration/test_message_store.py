@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -621,6 +622,29 @@ async def test_sqlite_unreachable_answers_unavailable_then_the_writer_goes_on(
         assert len(published.events) == 10
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "sqlite-batched"], indirect=True)
+async def test_sqlite_batches_wait_off_the_loop_while_another_connection_writes(db: Database) -> None:
+    dialog_id = await db.dialog()
+    store = db.store()
+    await store.write([message(dialog_id, "first")])  # opens the store's connection
+    path = db.url.removeprefix("sqlite+aiosqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer (the API, another process) holds the lock
+        waiting = asyncio.ensure_future(store.write([message(dialog_id, f"#{n}") for n in range(5)]))
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while the batch waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not waiting.done()
+        other.execute("COMMIT")
+        outcomes = await asyncio.wait_for(waiting, timeout=scaled(10))
+    finally:
+        other.close()
+    assert [stored(o).seq for o in outcomes] == [2, 3, 4, 5, 6]
+    assert [r["text"] for r in await db.messages(dialog_id)] == ["first"] + [f"#{n}" for n in range(5)]
 
 
 async def forward(port: int, target: int) -> asyncio.Server:
