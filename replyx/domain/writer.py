@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -114,10 +115,13 @@ class MessageWriter:
             return
         metrics.STORE_BATCH_SIZE.observe(len(batch))
         events: list[tuple[str, str]] = []
+        stored_by_sender: Counter[str] = Counter()
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if outcome.stored is not None:
-                metrics.MESSAGES_STORED.labels(waiting.request.sender).inc()
+                stored_by_sender[waiting.request.sender] += 1
                 events += _events(waiting, outcome)
+        for sender, count in stored_by_sender.items():
+            metrics.MESSAGES_STORED.labels(sender).inc(count)
         try:
             await self.broker.publish_many(events)
         except Exception:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 
 PING = "__ping__"
 PONG = "__pong__"
@@ -115,8 +116,14 @@ def parse_client_frame(text: str) -> MessageFrame | TypingFrame | ReadFrame:
 
 
 def encode(event: dict[str, Any]) -> str:
-    """Serialize an event once; the same string goes to every socket."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """Serialize an event once (compact UTF-8 JSON); the same string goes to every socket."""
+    try:
+        # pydantic-core's serializer: the same text as json.dumps(ensure_ascii=False, compact
+        # separators) for the dicts, strings and numbers events hold, several times faster.
+        return to_json(event).decode()
+    except PydanticSerializationError:
+        # A lone surrogate (say, echoed in an error's detail) is not UTF-8: escape it as JSON allows.
+        return json.dumps(event, separators=(",", ":"))
 
 
 class EventText(str):

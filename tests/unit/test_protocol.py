@@ -68,3 +68,26 @@ def test_an_event_for_the_broker_is_its_json_text_carrying_the_event() -> None:
     text = protocol.encode_for_broker(event)
     assert text == protocol.encode(event) and isinstance(text, str)
     assert text.event is event
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "привет 👋🏽 ünïcödé",
+        'quotes " and \\ backslashes / slashes',
+        "controls \x00\x01\x08\t\n\r\x1f\x7f",
+        "separators \u2028\u2029 and </script>",
+        "",
+    ],
+)
+def test_events_encode_as_json_dumps_would(text: str) -> None:
+    event = protocol.message_event(2**31, {"id": 1, "seq": 0, "text": text, "client_id": None, "ok": True})
+    assert protocol.encode(event) == json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_an_event_with_a_lone_surrogate_still_encodes_as_valid_json() -> None:
+    event = protocol.error_event("bad_request", "x \ud800 y")
+    data = protocol.encode(event)
+    assert json.loads(data) == event
+    data.encode()  # and it is valid UTF-8, as a frame must be
