@@ -7,9 +7,10 @@ in the same transaction, so seqs stay gapless; what is shared is the
 transaction, the commit and the trip to the database. The SQL is plain text,
 the same for SQLite and PostgreSQL, so no statement is compiled per message.
 
-Two stores: SQLite runs a whole batch in one call on a connection owned by a
-dedicated thread (a single hop, instead of one per statement through the async
-driver); every other database runs the batch through SQLAlchemy's async engine.
+Two stores: SQLite runs a whole batch on its own connection in one call, on the
+event loop while the write lock is free and on a thread of its own when it
+would have to wait (no hop per statement through the async driver); every other
+database runs the batch through SQLAlchemy's async engine.
 """
 
 from __future__ import annotations
