@@ -261,13 +261,18 @@ class SqliteMessageStore:
         self._connection: sqlite3.Connection | None = None
         self._checkpointer: WalCheckpointer | None = None
         self._closed = False
+        # Batches handed to the thread and not yet answered: while there are any, later batches
+        # queue behind them there, so two never share the connection at once and order is kept.
+        self._on_thread = 0
 
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
         """Store the requests in order in one transaction."""
         batch = list(requests)
         connection = self._connection
         checkpointer = self._checkpointer
-        if connection is not None and checkpointer is not None and not checkpointer.catch_up_due:
+        here = connection is not None and checkpointer is not None and not checkpointer.catch_up_due
+        if here and not self._on_thread:
+            assert connection is not None
             try:
                 return self._write_here(connection, batch)
             except sqlite3.IntegrityError:
@@ -275,7 +280,16 @@ class SqliteMessageStore:
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                     raise
-        return await self._thread.call(self._write, batch)
+        self._on_thread += 1
+        on_thread = asyncio.ensure_future(self._thread.call(self._write, batch))
+        on_thread.add_done_callback(self._left_thread)
+        # Shielded: a caller that goes away must not end the count while the thread still writes.
+        return await asyncio.shield(on_thread)
+
+    def _left_thread(self, call: asyncio.Future[list[Outcome]]) -> None:
+        self._on_thread -= 1
+        if not call.cancelled():
+            call.exception()  # retrieved here too, for a caller that went away
 
     async def close(self) -> None:
         """Close the connection on its thread and stop the thread (once; later calls do nothing)."""

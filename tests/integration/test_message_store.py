@@ -639,12 +639,19 @@ async def test_sqlite_batches_wait_off_the_loop_while_another_connection_writes(
             await asyncio.sleep(0.01)
             ticks += 1
         assert ticks == 20 and not waiting.done()
+        # A batch written meanwhile queues behind the waiting one instead of sharing the connection.
+        behind = asyncio.ensure_future(store.write([message(dialog_id, "behind")]))
+        await asyncio.sleep(0.05)
+        assert not behind.done()
         other.execute("COMMIT")
         outcomes = await asyncio.wait_for(waiting, timeout=scaled(10))
+        (last,) = await asyncio.wait_for(behind, timeout=scaled(10))
     finally:
         other.close()
     assert [stored(o).seq for o in outcomes] == [2, 3, 4, 5, 6]
-    assert [r["text"] for r in await db.messages(dialog_id)] == ["first"] + [f"#{n}" for n in range(5)]
+    assert stored(last).seq == 7
+    texts = [r["text"] for r in await db.messages(dialog_id)]
+    assert texts == ["first"] + [f"#{n}" for n in range(5)] + ["behind"]
 
 
 async def forward(port: int, target: int) -> asyncio.Server:
