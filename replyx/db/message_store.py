@@ -114,9 +114,8 @@ _SQLITE_INSERT = (
 _SQLITE_TAKE_SEQ = "UPDATE dialog SET last_seq = ?, updated_at = ? WHERE id = ?"
 _SQLITE_TAKE_SEQ_AND_CHANGE = "UPDATE dialog SET last_seq = ?, updated_at = ?, status = ?, operator_id = ? WHERE id = ?"
 # A batch of plain messages in three statements, whatever its size: the batch goes in as one JSON
-# parameter and its dialogs come back as one JSON value. Each statement the SQLite thread runs gives
-# the GIL up and has to win it back from the busy event loop, so a backlog drains faster this way;
-# a short batch costs less a statement per message (docs/performance.md).
+# parameter and its dialogs come back as one JSON value, so a backlog drains in a few statements
+# instead of three a message; a short batch costs less a statement per message (docs/performance.md).
 PLAIN_BATCH_FROM = 4
 _SQLITE_BATCH_DIALOGS = (
     "SELECT (SELECT coalesce(max(id), 0) FROM message),"
@@ -268,13 +267,11 @@ class SqliteMessageStore:
     async def write(self, requests: Sequence[WriteRequest]) -> list[Outcome]:
         """Store the requests in order in one transaction."""
         batch = list(requests)
-        connection = self._connection
-        checkpointer = self._checkpointer
-        here = connection is not None and checkpointer is not None and not checkpointer.catch_up_due
-        if here and not self._on_thread:
-            assert connection is not None
+        connection, checkpointer = self._connection, self._checkpointer
+        if connection is not None and checkpointer is not None and not (checkpointer.catch_up_due or self._on_thread):
             try:
-                return self._write_here(connection, batch)
+                connection.execute("BEGIN IMMEDIATE")  # SQLITE_BUSY at once when another connection writes
+                return self._transaction(connection, batch)
             except sqlite3.IntegrityError:
                 pass  # rolled back: the thread stores the others, each in a transaction of its own
             except sqlite3.OperationalError as exc:
@@ -320,11 +317,6 @@ class SqliteMessageStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def _write_here(self, connection: sqlite3.Connection, requests: list[WriteRequest]) -> list[Outcome]:
-        """The batch on the calling thread; SQLITE_BUSY at once when another connection writes."""
-        connection.execute("BEGIN IMMEDIATE")
-        return self._transaction(connection, requests)
 
     def _write(self, requests: list[WriteRequest]) -> list[Outcome]:
         """The batch on the store's thread, waiting up to ``busy_timeout`` for the write lock."""
