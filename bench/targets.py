@@ -271,13 +271,13 @@ class ReplyxTarget(Target):
 
     async def _create_owners(self, accounts: list[Account]) -> None:
         # In-process through the domain API: one CLI call per owner would take a second each.
+        from replyx.broker.memory import MemoryBroker
         from replyx.config import load_settings
         from replyx.db.engine import create_engine, create_session_factory
         from replyx.domain import operators
         from replyx.domain.context import ChatContext
         from replyx.domain.ratelimit import SlidingWindowLimiter
         from replyx.domain.writer import create_writer
-        from replyx.realtime.broker.memory import MemoryBroker
 
         assert self.server is not None
         env = self.server.env

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from replyx import __version__, memory
 from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_required, visitor
 from replyx.assistant.answering import create_responder
+from replyx.broker import create_broker
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.diagnostics.logging import skip_unused_record_fields
@@ -31,7 +32,6 @@ from replyx.domain.messages import list_messages
 from replyx.domain.ratelimit import SlidingWindowLimiter
 from replyx.domain.writer import create_writer
 from replyx.realtime import endpoints, stats
-from replyx.realtime.broker import create_broker
 from replyx.realtime.hub import Hub
 from replyx.web import STATIC_DIR
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging.config
 import os
-import secrets
 import shutil
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -15,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from replyx import memory
+from replyx.broker.memory import MemoryBroker
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.migrate import upgrade
@@ -22,10 +22,10 @@ from replyx.db.models import Operator
 from replyx.diagnostics.logging import log_config
 from replyx.domain import assistants, operators
 from replyx.domain.context import ChatContext
+from replyx.domain.demo import seed_demo
 from replyx.domain.errors import DomainError
 from replyx.domain.ratelimit import SlidingWindowLimiter
 from replyx.domain.writer import create_writer
-from replyx.realtime.broker.memory import MemoryBroker
 
 app = typer.Typer(help="replyx: self-hosted live chat with an assistant and human handoff.")
 admin_app = typer.Typer(help="Manage owner accounts and operators.")
@@ -37,25 +37,6 @@ T = TypeVar("T")
 
 # uvicorn takes a protocol class path where it does not know the name.
 WS_IMPLS = {"replyx": "replyx.realtime.wsserver:FrameWebSocketProtocol"}
-DEMO_EMAIL = "demo@replyx.local"
-DEMO_FAQ = [
-    {
-        "question": "How do I return an item?",
-        "answer": "You can return any item within 30 days: open your order and press Return.",
-    },
-    {
-        "question": "How long does delivery take?",
-        "answer": "Delivery takes 2-4 working days; you get a tracking link by email.",
-    },
-    {
-        "question": "Как вернуть товар?",
-        "answer": "Вернуть товар можно в течение 30 дней: откройте заказ и нажмите «Вернуть».",
-    },
-    {
-        "question": "Сколько идёт доставка?",
-        "answer": "Доставка занимает 2–4 рабочих дня, ссылку для отслеживания пришлём на почту.",
-    },
-]
 
 
 def _run_with_context(settings: Settings, action: Callable[[ChatContext], Awaitable[T]]) -> T:
@@ -114,7 +95,7 @@ def serve(
     if workers > 1:
         _share_metrics_between_workers(settings, port)
     if demo:
-        _print_demo(settings, host, port, _run_with_context(settings, _seed_demo))
+        _print_demo(settings, host, port, _run_with_context(settings, seed_demo))
     proxies = settings.trusted_proxy_list
     uvicorn.run(
         "replyx.app:create_app",
@@ -141,35 +122,6 @@ def _share_metrics_between_workers(settings: Settings, port: int) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-
-
-async def _seed_demo(ctx: ChatContext) -> dict[str, Any]:
-    password = secrets.token_urlsafe(12)
-    operator = await operators.find_operator(ctx, DEMO_EMAIL)
-    if operator is None:
-        operator = await operators.create_owner(ctx, email=DEMO_EMAIL, password=password, name="Demo operator")
-    else:
-        await operators.set_password(ctx, email=DEMO_EMAIL, password=password)
-    existing = await assistants.list_for_owner(ctx, operator.owner_id)
-    assistant = (
-        existing[0]
-        if existing
-        else await assistants.create(
-            ctx,
-            owner_id=operator.owner_id,
-            fields={
-                "name": "Demo shop",
-                "greeting": "Hi! I am the demo shop's assistant. Ask me about delivery or returns.",
-                "faq": DEMO_FAQ,
-            },
-        )
-    )
-    return {
-        "email": DEMO_EMAIL,
-        "password": password,
-        "assistant_id": assistant.id,
-        "site_token": assistants.site_token(ctx, assistant),
-    }
 
 
 def _print_demo(settings: Settings, host: str, port: int, demo: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from replyx import wire
 from replyx.assistant import phrases, prompt
 from replyx.assistant.knowledge import Hit, KnowledgeBase, fingerprint
 from replyx.assistant.llm import ChatCompletions, Endpoint, ModelError
@@ -34,7 +35,7 @@ from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.handoff import request_human
 from replyx.domain.messages import Author, append_message, list_messages, publish, send_typing, validate_text
-from replyx.realtime import protocol
+from replyx.domain.status import DialogStatus
 
 log = logging.getLogger("replyx.assistant")
 
@@ -111,7 +112,7 @@ class DeltaPublisher:
         if not self._pending:
             return
         text, self._pending = self._pending, ""
-        event = protocol.message_delta_event(self.dialog_id, self.stream_id, text)
+        event = wire.message_delta_event(self.dialog_id, self.stream_id, text)
         try:
             await publish(self.ctx, self.dialog_id, None, event)
         except Exception as error:
@@ -170,7 +171,7 @@ class AssistantResponder:
 
     async def _respond(self, ctx: ChatContext, dialog_id: int, message: dict[str, Any]) -> None:
         facts = await _facts(ctx, dialog_id)
-        if facts is None or facts.status != "ai":
+        if facts is None or facts.status != DialogStatus.AI:
             return
         text = message["text"]
         russian = is_russian(text)
@@ -305,7 +306,7 @@ class AssistantResponder:
                     deltas.add(kept)
                     if loop.time() - last_check >= STATUS_CHECK_INTERVAL:
                         last_check = loop.time()
-                        if await _status(ctx, facts.dialog_id) != "ai":
+                        if await _status(ctx, facts.dialog_id) != DialogStatus.AI:
                             raise Dropped
                     if len(answer) >= limit:
                         log.info("Cut the model's answer in dialog %s at %d characters", facts.dialog_id, limit)
@@ -324,10 +325,15 @@ class AssistantResponder:
             text = text[: limit - 1] + "…"
         # A model may emit what storage refuses (NUL, lone surrogates); the write path's rules still apply.
         text = validate_text(ctx, text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8"))
-        stored = await append_message(
-            ctx, dialog_id=facts.dialog_id, author=ASSISTANT, text=text, client_id=client_id, only_in_status="ai"
+        appended = await append_message(
+            ctx,
+            dialog_id=facts.dialog_id,
+            author=ASSISTANT,
+            text=text,
+            client_id=client_id,
+            in_statuses=(DialogStatus.AI,),
         )
-        if stored is None:
+        if not appended.created:
             log.info("Dropped the assistant's answer in dialog %s: the dialog left the assistant", facts.dialog_id)
             return False
         return True

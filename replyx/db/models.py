@@ -99,4 +99,7 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"), nullable=True)
+    # A system notice's code and arguments (replyx.domain.notices); ``text`` is its English fallback.
+    notice: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    notice_args: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

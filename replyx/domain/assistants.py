@@ -11,7 +11,7 @@ from replyx.db.models import MAX_ID, Assistant
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import Forbidden, NotFound
-from replyx.domain.events import iso
+from replyx.wire import iso
 
 EDITABLE = ("name", "greeting", "allowed_domains", "faq", "knowledge", "instructions", "llm_model")
 

@@ -7,10 +7,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from replyx.broker.base import Broker
 from replyx.config import Settings
 from replyx.db.engine import SessionFactory
 from replyx.domain.ratelimit import SlidingWindowLimiter
-from replyx.realtime.broker.base import Broker
 
 if TYPE_CHECKING:
     from replyx.assistant.responder import Responder

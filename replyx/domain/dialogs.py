@@ -13,8 +13,9 @@ from replyx.db.models import MAX_ID, Assistant, Dialog, Message, Operator
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from replyx.domain.events import iso
 from replyx.domain.messages import Author, append_message
+from replyx.domain.status import DialogStatus
+from replyx.wire import iso
 
 _GUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -67,7 +68,7 @@ async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str |
             .where(
                 Dialog.assistant_id == assistant.id,
                 Dialog.guest_id == guest_id,
-                Dialog.status != "closed",
+                Dialog.status != DialogStatus.CLOSED,
             )
             .order_by(Dialog.id.desc())
             .limit(1)
@@ -79,11 +80,11 @@ async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str |
             await session.flush()
         dialog_id, status, last_seq = dialog.id, dialog.status, dialog.last_seq
     if created and assistant.greeting.strip():
-        stored = await append_message(
+        greeting = await append_message(
             ctx, dialog_id=dialog_id, author=Author(sender="assistant"), text=assistant.greeting
         )
-        if stored is not None:
-            last_seq = stored.message["seq"]
+        if greeting.message is not None:
+            last_seq = greeting.message["seq"]
     token = auth.issue_guest_token(ctx.settings.secret_key, dialog_id=dialog_id, guest_id=guest_id)
     return OpenedDialog(dialog_id, guest_id, token, status, last_seq)
 

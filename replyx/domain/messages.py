@@ -1,33 +1,30 @@
-"""The one write path: every message, whoever sends it, is stored and published here.
+"""A dialog's messages: storing one through the process's writer, reading them back, typing and reads.
 
-See docs/realtime.md for why seq is taken in the same transaction as the insert
-and why publishing happens only after commit; the batching itself is in
-``replyx.domain.writer``.
+Every message, whoever writes it, is stored by ``append_message``: it hands the
+message to ``ctx.writer`` (``replyx.domain.writer``), which stores it in the
+next batch with its seq (``replyx.db.store``) and publishes its event after the
+commit. Visitors and operators reach it through ``replyx.domain.sending``,
+handoff notices through ``replyx.domain.handoff``, the assistant from
+``replyx.assistant.answering``. docs/architecture.md follows one message from
+socket to socket; docs/realtime.md explains why it is safe.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
 
-from replyx.db.message_store import Outcome, WriteRequest
+from replyx import wire
 from replyx.db.models import MAX_ID, Dialog, Message
-from replyx.diagnostics import metrics
+from replyx.db.store import Outcome, WriteRequest
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import BadRequest, DialogClosed, NotFound, RateLimited, TooLong, Unavailable
-from replyx.domain.events import message_payload, publish_event
-from replyx.realtime import protocol
-
-log = logging.getLogger("replyx.messages")
+from replyx.domain.errors import BadRequest, DialogClosed, NotFound, TooLong
+from replyx.domain.notices import Notice
+from replyx.domain.status import OPEN_STATUSES, DialogStatus
 
 SENDERS = ("user", "assistant", "operator", "system")
-# Statuses in which a dialog takes messages.
-OPEN_STATUSES = ("ai", "requested", "operator")
 
 
 @dataclass(frozen=True)
@@ -49,10 +46,30 @@ class StatusChange:
     requests cannot both record it.
     """
 
-    status: str
-    operator_id: int | None
-    operator_name: str | None
-    from_statuses: tuple[str, ...] = ("ai", "requested", "operator")
+    status: DialogStatus
+    operator_id: int | None = None
+    operator_name: str | None = None
+    from_statuses: tuple[DialogStatus, ...] = OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What became of a message: ``created`` now, stored earlier under its client_id, or refused.
+
+    ``message`` is the wire form of the stored message (None when refused); ``status``
+    the dialog's status after the write, or the one that refused it (None: no such dialog).
+    """
+
+    message: dict[str, Any] | None
+    created: bool
+    owner_id: int | None
+    status: str | None
+
+    def or_raise(self) -> dict[str, Any]:
+        """The message, or DialogClosed / NotFound when its dialog refused it."""
+        if self.message is None:
+            raise DialogClosed("the dialog is closed") if self.status is not None else NotFound("dialog not found")
+        return self.message
 
 
 def validate_text(ctx: ChatContext, text: object) -> str:
@@ -73,91 +90,13 @@ def validate_text(ctx: ChatContext, text: object) -> str:
     return text
 
 
-def _validate_client_id(client_id: object) -> str | None:
+def validate_client_id(client_id: object) -> str | None:
+    """The client's idempotency key if well-formed, else BadRequest."""
     if client_id is None:
         return None
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         raise BadRequest("client_id must be a string of 1 to 64 characters")
     return client_id
-
-
-async def find_by_client_id(ctx: ChatContext, dialog_id: int, client_id: str) -> Message | None:
-    """The message a client already stored under this client_id, if any."""
-    async with ctx.sessions() as session:
-        return await session.scalar(
-            select(Message).where(Message.dialog_id == dialog_id, Message.client_id == client_id)
-        )
-
-
-async def post_message(
-    ctx: ChatContext, *, dialog_id: int, author: Author, text: object, client_id: object = None
-) -> tuple[dict[str, Any], bool]:
-    """Validate, store and publish one message; returns (message, created).
-
-    A repeated client_id returns the stored message with created=False and
-    publishes nothing.
-    """
-    text = validate_text(ctx, text)
-    client_id = _validate_client_id(client_id)
-    limit = ctx.settings.operator_rate_limit if author.sender == "operator" else ctx.settings.visitor_rate_limit
-    try:
-        if author.rate_key and not ctx.limiter.hit(author.rate_key, limit):
-            # A resend of a message already stored is answered, never refused.
-            existing = await find_by_client_id(ctx, dialog_id, client_id) if client_id is not None else None
-            if existing is None:
-                metrics.RATE_LIMITED.labels(author.sender).inc()
-                raise RateLimited(f"too many messages: at most {limit} per {ctx.settings.rate_limit_window:g} s")
-            return message_payload(existing), False
-        # An operator writes into a dialog they hold; otherwise they take it over first (rare, so
-        # the common message needs no read of the status before its write).
-        statuses = ("operator",) if author.sender == "operator" else OPEN_STATUSES
-        outcome = await ctx.writer.write(_request(dialog_id, author, text, client_id, statuses))
-        if author.sender == "operator" and outcome.status in ("ai", "requested"):
-            from replyx.domain.handoff import take_over
-
-            await take_over(ctx, dialog_id=dialog_id, author=author)
-            outcome = await ctx.writer.write(_request(dialog_id, author, text, client_id, OPEN_STATUSES))
-    except (DBAPIError, OSError) as exc:
-        # OSError: a database that is down refuses the connection before any DBAPI error can arise.
-        log.warning("Storage unavailable while posting to dialog %s: %s", dialog_id, type(exc).__name__)
-        raise Unavailable("storage is unavailable, retry shortly") from exc
-    if outcome.duplicate is not None:
-        return message_payload(outcome.duplicate), False
-    stored = _stored(outcome)
-    if stored is None:
-        raise DialogClosed("the dialog is closed") if outcome.status is not None else NotFound("dialog not found")
-    if author.sender == "user" and stored.status == "ai" and ctx.responder is not None:
-        ctx.spawn(ctx.responder.respond(ctx, dialog_id=dialog_id, message=stored.message))
-    return stored.message, True
-
-
-def _request(
-    dialog_id: int, author: Author, text: str, client_id: str | None, statuses: tuple[str, ...]
-) -> WriteRequest:
-    return WriteRequest(
-        dialog_id=dialog_id,
-        sender=author.sender,
-        text=text,
-        allowed_statuses=statuses,
-        client_id=client_id,
-        operator_id=author.operator_id,
-    )
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A message after commit, with the dialog state it left behind."""
-
-    message: dict[str, Any]
-    owner_id: int
-    status: str
-
-
-def _stored(outcome: Outcome) -> Stored | None:
-    if outcome.stored is None:
-        return None
-    assert outcome.owner_id is not None and outcome.status is not None
-    return Stored(message=message_payload(outcome.stored), owner_id=outcome.owner_id, status=outcome.status)
 
 
 async def append_message(
@@ -167,38 +106,52 @@ async def append_message(
     author: Author,
     text: str,
     client_id: str | None = None,
+    notice: Notice | None = None,
     change: StatusChange | None = None,
-    only_in_status: str | None = None,
-) -> Stored | None:
-    """Store one message with its seq (and a status change), then publish; see ``replyx.domain.writer``.
+    in_statuses: tuple[DialogStatus, ...] = OPEN_STATUSES,
+) -> Appended:
+    """Store one message with its seq (and a status change), then publish it; see ``replyx.domain.writer``.
 
-    None when another request won a race: the same client_id stored first, or
-    the status change was already made, or the dialog left ``only_in_status``
-    (how an assistant's answer yields to an operator who took over meanwhile).
-    NotFound or DialogClosed when a plain message cannot be stored.
+    The dialog takes it only in one of ``in_statuses`` (a change: ``change.from_statuses``).
+    Unavailable when storage is down; Conflict when a constraint refused the row.
     """
-    statuses = (only_in_status,) if only_in_status is not None else OPEN_STATUSES
-    request = _request(dialog_id, author, text, client_id, statuses)
-    operator_name = None
-    if change is not None:
-        request = dataclasses.replace(
-            request,
-            allowed_statuses=change.from_statuses,
-            new_status=change.status,
-            new_operator_id=change.operator_id,
-            unless_held_by_new_operator=change.operator_id is not None,
+    request = WriteRequest(
+        dialog_id=dialog_id,
+        sender=author.sender,
+        text=text,
+        allowed_statuses=in_statuses if change is None else change.from_statuses,
+        client_id=client_id,
+        operator_id=author.operator_id,
+        notice=None if notice is None else notice.code,
+        notice_args=None if notice is None else notice.args,
+        new_status=None if change is None else change.status,
+        new_operator_id=None if change is None else change.operator_id,
+        unless_held_by_new_operator=change is not None and change.operator_id is not None,
+    )
+    operator_name = None if change is None else change.operator_name
+    return _appended(await ctx.writer.write(request, operator_name=operator_name))
+
+
+def _appended(outcome: Outcome) -> Appended:
+    if outcome.stored is not None:
+        return Appended(wire.message_payload(outcome.stored), True, outcome.owner_id, outcome.status)
+    if outcome.duplicate is not None:
+        return Appended(wire.message_payload(outcome.duplicate), False, outcome.owner_id, outcome.status)
+    return Appended(None, False, outcome.owner_id, outcome.status)
+
+
+async def find_by_client_id(ctx: ChatContext, dialog_id: int, client_id: str) -> dict[str, Any] | None:
+    """The message a client already stored under this client_id, if any."""
+    async with ctx.sessions() as session:
+        found = await session.scalar(
+            select(Message).where(Message.dialog_id == dialog_id, Message.client_id == client_id)
         )
-        operator_name = change.operator_name
-    outcome = await ctx.writer.write(request, operator_name=operator_name)
-    stored = _stored(outcome)
-    if stored is None and outcome.duplicate is None and change is None and only_in_status is None:
-        raise DialogClosed("the dialog is closed") if outcome.status is not None else NotFound("dialog not found")
-    return stored
+    return None if found is None else wire.message_payload(found)
 
 
 async def publish(ctx: ChatContext, dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> None:
     """Publish an event to the dialog's topic and, when given, the owner's inbox topic."""
-    await publish_event(ctx.broker, dialog_id, owner_id, event)
+    await ctx.broker.publish_many(wire.addressed(dialog_id, owner_id, event))
 
 
 async def list_messages(
@@ -211,12 +164,12 @@ async def list_messages(
         query = query.where(Message.seq <= min(until, MAX_ID))
     async with ctx.sessions() as session:
         rows = await session.scalars(query.order_by(Message.seq).limit(limit))
-        return [message_payload(m) for m in rows]
+        return [wire.message_payload(m) for m in rows]
 
 
 async def send_typing(ctx: ChatContext, *, dialog_id: int, sender: str, state: str) -> None:
     """Tell the dialog's sockets that someone is typing; nothing is stored."""
-    await publish(ctx, dialog_id, None, protocol.typing_event(dialog_id, sender, state))
+    await publish(ctx, dialog_id, None, wire.typing_event(dialog_id, sender, state))
 
 
 async def mark_read(ctx: ChatContext, *, dialog_id: int, owner_id: int, reader: str, seq: int) -> None:
@@ -226,4 +179,4 @@ async def mark_read(ctx: ChatContext, *, dialog_id: int, owner_id: int, reader: 
         await session.execute(
             update(Dialog).where(Dialog.id == dialog_id, column < seq, Dialog.last_seq >= seq).values({column: seq})
         )
-    await publish(ctx, dialog_id, owner_id, protocol.read_event(dialog_id, reader, seq))
+    await publish(ctx, dialog_id, owner_id, wire.read_event(dialog_id, reader, seq))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from replyx.domain.errors import Forbidden
+
 
 def normalize_domain(entry: str) -> str:
     """``https://Shop.example:8443/x`` -> ``shop.example:8443``; bare hosts stay as they are."""
@@ -36,3 +38,9 @@ def origin_allowed(origin: str | None, *, allowed_domains: list[str], own_hosts:
         elif host == entry or host.endswith("." + entry):
             return True
     return False
+
+
+def check_origin(origin: str | None, *, allowed_domains: list[str], own_hosts: list[str]) -> None:
+    """Forbidden unless ``origin_allowed``: the one check of visitor REST routes and sockets."""
+    if not origin_allowed(origin, allowed_domains=allowed_domains, own_hosts=own_hosts):
+        raise Forbidden("origin not allowed")

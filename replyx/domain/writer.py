@@ -1,7 +1,7 @@
 """Group commit: messages that arrive while a batch is being stored go together in the next one.
 
 Every message of the process passes through one writer. It stores the waiting
-messages in one transaction (``replyx.db.message_store``), then publishes their
+messages in one transaction (``replyx.db.store``), then publishes their
 events in seq order and only then answers their senders, so a message is
 acknowledged only after its commit and each process publishes a dialog's events
 in order. Under light load a batch holds one message and costs what a single
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from replyx.db.message_store import (
+from replyx import wire
+from replyx.broker.base import Broker
+from replyx.db.store import (
     STORAGE_ERRORS,
     MessageStore,
     Outcome,
@@ -27,9 +29,7 @@ from replyx.db.message_store import (
 )
 from replyx.diagnostics import metrics
 from replyx.domain.errors import Conflict, Unavailable
-from replyx.domain.events import addressed, message_payload
-from replyx.realtime import protocol
-from replyx.realtime.broker.base import Broker
+from replyx.wire import addressed, message_payload
 
 log = logging.getLogger("replyx.messages")
 
@@ -139,11 +139,11 @@ def _events(waiting: _Waiting, outcome: Outcome) -> list[tuple[str, str]]:
     request = waiting.request
     assert outcome.stored is not None
     dialog_id, owner_id = request.dialog_id, outcome.owner_id
-    events = addressed(dialog_id, owner_id, protocol.message_event(dialog_id, message_payload(outcome.stored)))
+    events = addressed(dialog_id, owner_id, wire.message_event(dialog_id, message_payload(outcome.stored)))
     if request.new_status is not None:
         holder = request.new_operator_id
         operator = {"id": holder, "name": waiting.operator_name} if holder is not None else None
-        events += addressed(dialog_id, owner_id, protocol.status_event(dialog_id, request.new_status, operator))
+        events += addressed(dialog_id, owner_id, wire.status_event(dialog_id, request.new_status, operator))
     return events
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from replyx import wire
 from replyx.realtime import protocol
 from replyx.realtime.protocol import CloseCode
 
@@ -99,8 +100,8 @@ class Connection:
     def topic(self) -> str:
         """The broker topic this socket listens to."""
         if self.dialog_id is not None:
-            return protocol.dialog_topic(self.dialog_id)
-        return protocol.owner_topic(self.owner_id)
+            return wire.dialog_topic(self.dialog_id)
+        return wire.owner_topic(self.owner_id)
 
     @property
     def writes_frames(self) -> bool:
@@ -123,8 +124,8 @@ class Connection:
         """Take messages re-read from storage (gap fill or broker recovery)."""
         assert self.dialog_id is not None
         for message in messages:
-            event = protocol.message_event(self.dialog_id, message)
-            self._route(event, protocol.encode(event))
+            event = wire.message_event(self.dialog_id, message)
+            self._route(event, wire.encode(event))
 
     def go_live(self, last_seq: int) -> None:
         """End the replay: remember its last seq, then release the events held meanwhile."""
@@ -161,7 +162,7 @@ class Connection:
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Queue an event meant for this socket only."""
-        self.put(protocol.encode(event))
+        self.put(wire.encode(event))
 
     def fail(self, code: CloseCode) -> None:
         """Ask the endpoint to close this socket with the code."""

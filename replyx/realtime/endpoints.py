@@ -15,13 +15,15 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket
 
-from replyx.db.models import Assistant
+from replyx import wire
 from replyx.diagnostics import metrics
 from replyx.domain import auth, dialogs
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
-from replyx.domain.messages import Author, list_messages, mark_read, post_message, send_typing
-from replyx.domain.origins import origin_allowed
+from replyx.domain.messages import Author, list_messages, mark_read, send_typing
+from replyx.domain.operators import get_operator
+from replyx.domain.origins import check_origin
+from replyx.domain.sending import post_message
 from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
 from replyx.realtime.hub import Hub
@@ -71,16 +73,8 @@ def _own_hosts(websocket: WebSocket, ctx: ChatContext) -> list[str]:
     return [websocket.headers.get("host", ""), ctx.settings.public_url]
 
 
-def _check_origin(websocket: WebSocket, ctx: ChatContext, assistant: Assistant) -> None:
-    origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, allowed_domains=assistant.allowed_domains, own_hosts=_own_hosts(websocket, ctx)):
-        raise Forbidden("origin not allowed")
-
-
 async def _operator_grant(ctx: ChatContext, websocket: WebSocket, dialog_id: int | None) -> Grant:
     claims = auth.decode_operator_token(ctx.settings.secret_key, _bearer(websocket))
-    from replyx.domain.operators import get_operator
-
     operator = await get_operator(ctx, claims.operator_id)
     if dialog_id is None:
         return Grant("inbox", operator.owner_id, None, None, None)
@@ -95,13 +89,14 @@ async def _operator_grant(ctx: ChatContext, websocket: WebSocket, dialog_id: int
 
 
 async def _guest_grant(
-    ctx: ChatContext, websocket: WebSocket, pool: str, dialog_id: int, assistant: Assistant
+    ctx: ChatContext, websocket: WebSocket, pool: str, dialog_id: int, assistant_id: int, allowed_domains: list[str]
 ) -> Grant:
-    _check_origin(websocket, ctx, assistant)
+    origin = websocket.headers.get("origin")
+    check_origin(origin, allowed_domains=allowed_domains, own_hosts=_own_hosts(websocket, ctx))
     dialog = await dialogs.dialog_for_guest(
         ctx,
         dialog_id=dialog_id,
-        assistant_id=assistant.id,
+        assistant_id=assistant_id,
         guest_token=websocket.query_params.get("guest_token"),
     )
     author = Author(sender="user", rate_key=f"guest:{dialog.id}")
@@ -151,7 +146,7 @@ async def site_socket(websocket: WebSocket) -> None:
     async def grant() -> Grant:
         site_token = websocket.query_params.get("site_token", "")
         assistant = await dialogs.assistant_for_site_token(ctx, site_token)
-        return await _guest_grant(ctx, websocket, "site", dialog_id, assistant)
+        return await _guest_grant(ctx, websocket, "site", dialog_id, assistant.id, assistant.allowed_domains)
 
     await serve(websocket, "site", dialog_id, grant)
 
@@ -163,7 +158,7 @@ async def widget_socket(websocket: WebSocket) -> None:
 
     async def grant() -> Grant:
         assistant = await dialogs.assistant_by_id(ctx, websocket.query_params.get("assistant_id"))
-        return await _guest_grant(ctx, websocket, "widget", dialog_id, assistant)
+        return await _guest_grant(ctx, websocket, "widget", dialog_id, assistant.id, assistant.allowed_domains)
 
     await serve(websocket, "widget", dialog_id, grant)
 
@@ -263,7 +258,7 @@ async def _replay(websocket: WebSocket, ctx: ChatContext, conn: Connection, sinc
     while True:
         page = await list_messages(ctx, dialog_id=conn.dialog_id, since=last, limit=REPLAY_PAGE)
         for message in page:
-            await websocket.send_text(protocol.encode(protocol.message_event(conn.dialog_id, message)))
+            await websocket.send_text(wire.encode(wire.message_event(conn.dialog_id, message)))
             last = message["seq"]
         metrics.REPLAYED.inc(len(page))
         if len(page) < REPLAY_PAGE:
@@ -276,7 +271,7 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
     try:
         if since is None:
             await websocket.send_text(
-                protocol.encode(protocol.error_event("bad_request", "since must be a non-negative integer"))
+                wire.encode(wire.error_event("bad_request", "since must be a non-negative integer"))
             )
             since = 0
         last_seq = await _replay(websocket, ctx, conn, since) if conn.dialog_id is not None else 0
@@ -284,7 +279,7 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
         status = grant.status
         if conn.dialog_id is not None:
             status = (await dialogs.get_dialog(ctx, conn.dialog_id)).status
-        conn.put_event(protocol.ready_event(conn.dialog_id, conn.last_seq, status))
+        conn.put_event(wire.ready_event(conn.dialog_id, conn.last_seq, status))
         settings = ctx.settings
         # Two tasks at most per socket (fewer tasks, less memory per idle socket): the reader, which
         # fail() cancels, and a sender only where frames go through ASGI; the heartbeat is a timer.
@@ -360,7 +355,7 @@ async def _receive_loop(websocket: WebSocket, ctx: ChatContext, conn: Connection
             if len(frame.get("bytes") or b"") > limit:
                 conn.fail(protocol.FRAME_TOO_LARGE)
                 return
-            conn.put_event(protocol.error_event("bad_request", "binary frames are not supported"))
+            conn.put_event(wire.error_event("bad_request", "binary frames are not supported"))
             continue
         if text == protocol.PING:
             conn.put(protocol.PONG)
@@ -373,9 +368,9 @@ async def _receive_loop(websocket: WebSocket, ctx: ChatContext, conn: Connection
         try:
             await _handle(ctx, conn, grant, protocol.parse_client_frame(text))
         except ProtocolError as error:
-            conn.put_event(protocol.error_event(error.code, error.detail))
+            conn.put_event(wire.error_event(error.code, error.detail))
         except DomainError as error:
-            conn.put_event(protocol.error_event(error.code, error.detail))
+            conn.put_event(wire.error_event(error.code, error.detail))
 
 
 async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: object) -> None:

@@ -17,9 +17,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from replyx import wire
+from replyx.broker.base import Broker
 from replyx.diagnostics import metrics
 from replyx.realtime import protocol
-from replyx.realtime.broker.base import Broker
 from replyx.realtime.connection import Connection
 
 log = logging.getLogger("replyx.hub")
@@ -106,7 +107,7 @@ class Hub:
             # The same event follows on the owner's topic: parse and frame it once.
             event, frame = self._last[1], self._last[2]
         else:
-            if isinstance(data, protocol.EventText):
+            if isinstance(data, wire.EventText):
                 event = data.event
             else:
                 try:
@@ -135,7 +136,7 @@ class Hub:
 
     def count_dialog(self, dialog_id: int) -> int:
         """Sockets of a dialog on this node, all pools."""
-        return len(self.topics.get(protocol.dialog_topic(dialog_id), ()))
+        return len(self.topics.get(wire.dialog_topic(dialog_id), ()))
 
     def count_ip(self, ip: str) -> int:
         """Sockets from one client address on this node."""

@@ -1,14 +1,16 @@
-"""The wire protocol without I/O: close codes, client frames parsed, server events built."""
+"""The socket protocol without I/O: close codes, heartbeat frames, client frames parsed.
+
+The events the server sends are built in ``replyx.wire``, which the domain shares.
+"""
 
 from __future__ import annotations
 
 import json
 import struct
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError, to_json
 
 PING = "__ping__"
 PONG = "__pong__"
@@ -115,69 +117,6 @@ def parse_client_frame(text: str) -> MessageFrame | TypingFrame | ReadFrame:
         raise ProtocolError("bad_request", f"{where}: {first['msg']}") from exc
 
 
-def encode(event: dict[str, Any]) -> str:
-    """Serialize an event once (compact UTF-8 JSON); the same string goes to every socket."""
-    try:
-        # pydantic-core's serializer: the same text as json.dumps(ensure_ascii=False, compact
-        # separators) for the dicts, strings and numbers events hold, several times faster.
-        return to_json(event).decode()
-    except PydanticSerializationError:
-        # A lone surrogate (say, echoed in an error's detail) is not UTF-8: escape it as JSON allows.
-        return json.dumps(event, separators=(",", ":"))
-
-
-class EventText(str):
-    """An event's JSON text that still carries the event it was encoded from.
-
-    Through the in-memory broker the hub of the same process takes the event as it is instead of
-    parsing the text back; through Redis only the text travels.
-    """
-
-    event: dict[str, Any]
-
-
-def encode_for_broker(event: dict[str, Any]) -> EventText:
-    """Serialize an event to publish, keeping the event with its text."""
-    text = EventText(encode(event))
-    text.event = event
-    return text
-
-
-def message_event(dialog_id: int, message: dict[str, Any]) -> dict[str, Any]:
-    """A stored message."""
-    return {"type": "message", "dialog_id": dialog_id, "message": message}
-
-
-def ready_event(dialog_id: int | None, last_seq: int, status: str | None) -> dict[str, Any]:
-    """Sent once per connection, after the replay."""
-    return {"type": "ready", "dialog_id": dialog_id, "last_seq": last_seq, "status": status}
-
-
-def typing_event(dialog_id: int, sender: str, state: str) -> dict[str, Any]:
-    """Someone in the dialog started or stopped typing."""
-    return {"type": "typing", "dialog_id": dialog_id, "sender": sender, "state": state}
-
-
-def message_delta_event(dialog_id: int, stream_id: str, text: str) -> dict[str, Any]:
-    """The next fragment of an answer being generated; never stored (docs/protocol.md)."""
-    return {"type": "message_delta", "dialog_id": dialog_id, "stream_id": stream_id, "text": text}
-
-
-def status_event(dialog_id: int, status: str, operator: dict[str, Any] | None) -> dict[str, Any]:
-    """A handoff change."""
-    return {"type": "status", "dialog_id": dialog_id, "status": status, "operator": operator}
-
-
-def read_event(dialog_id: int, reader: str, seq: int) -> dict[str, Any]:
-    """A side has read the dialog up to ``seq``."""
-    return {"type": "read", "dialog_id": dialog_id, "reader": reader, "seq": seq}
-
-
-def error_event(code: str, detail: str) -> dict[str, Any]:
-    """A refusal of one client frame; the socket stays open."""
-    return {"type": "error", "code": code, "detail": detail}
-
-
 # Name of the ASGI extension through which replyx's uvicorn protocol takes pre-built frames
 # (replyx/realtime/wsserver.py); other servers simply do not offer it.
 FRAMES_EXTENSION = "replyx.frames"
@@ -192,13 +131,3 @@ def text_frame(data: str) -> bytes:
     if size < 1 << 16:
         return struct.pack("!BBH", 0x81, 126, size) + payload
     return struct.pack("!BBQ", 0x81, 127, size) + payload
-
-
-def dialog_topic(dialog_id: int) -> str:
-    """Broker topic of one dialog's events."""
-    return f"dialog.{dialog_id}"
-
-
-def owner_topic(owner_id: int) -> str:
-    """Broker topic of every event of an owner's dialogs (the inbox)."""
-    return f"owner.{owner_id}"

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from replyx.realtime.broker.base import Broker
+from replyx.broker.base import Broker
 from replyx.realtime.hub import Hub
 from replyx.realtime.protocol import POOLS
 

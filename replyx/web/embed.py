@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from replyx.db.models import Assistant
 from replyx.domain import assistants, dialogs
+from replyx.domain import demo as demo_data
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.origins import normalize_domain
@@ -173,18 +174,6 @@ async def chat_page(
     return ChatPage(status_code, body, headers)
 
 
-async def demo_assistant(ctx: ChatContext) -> Assistant | None:
-    """The first assistant of the demo owner that ``replyx serve --demo`` creates, if it exists."""
-    from replyx.cli import DEMO_EMAIL
-    from replyx.domain.operators import find_operator
-
-    operator = await find_operator(ctx, DEMO_EMAIL)
-    if operator is None:
-        return None
-    owned = await assistants.list_for_owner(ctx, operator.owner_id)
-    return owned[0] if owned else None
-
-
 async def demo_page(ctx: ChatContext, *, base_url: str, assistant_id: str | None, lang: str | None) -> str:
     """The demo shop with the widget embedded exactly as a customer's page embeds it."""
     snippet = ""
@@ -197,7 +186,7 @@ async def demo_page(ctx: ChatContext, *, base_url: str, assistant_id: str | None
             src = html.escape(f"{base_url.rstrip('/')}/widget.js", quote=True)
             snippet = f'<script src="{src}" data-assistant-id="{assistant.id}" async></script>'
     else:
-        demo = await demo_assistant(ctx)
+        demo = await demo_data.demo_assistant(ctx)
         if demo is not None:
             snippet = assistants.embed_code(ctx, demo, base_url)
     if snippet and lang in LANGS:

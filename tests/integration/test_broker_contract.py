@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from replyx.realtime.broker import Broker, create_broker
-from replyx.realtime.broker import redis as redis_broker
-from replyx.realtime.broker.redis import RedisBroker
+from replyx.broker import Broker, create_broker
+from replyx.broker import redis as redis_broker
+from replyx.broker.redis import RedisBroker
 from tests.support.services import RedisServer
 from tests.support.timing import scaled
 

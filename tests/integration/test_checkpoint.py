@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from replyx.db.checkpoint import WalCheckpointer
-from replyx.db.message_store import SqliteMessageStore, WriteRequest
 from replyx.db.migrate import upgrade
+from replyx.db.store import SqliteMessageStore, WriteRequest
 from tests.support.timing import scaled
 
 

@@ -1,4 +1,4 @@
-"""Group commit against real databases: ``replyx.db.message_store`` and ``replyx.domain.writer``.
+"""Group commit against real databases: ``replyx.db.store`` and ``replyx.domain.writer``.
 
 Each shared behaviour runs on a SQLite file and on the throwaway PostgreSQL, with
 the schema made by the project's own migrations. Rows are created with the ORM
@@ -27,24 +27,24 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from replyx.db import message_store
+from replyx import wire
+from replyx.broker.memory import MemoryBroker
 from replyx.db.engine import create_engine, create_session_factory
-from replyx.db.message_store import (
+from replyx.db.migrate import upgrade
+from replyx.db.models import Assistant, Dialog, Operator, Owner
+from replyx.db.store import (
     MessageStore,
     Outcome,
+    PostgresMessageStore,
     Row,
     SqliteMessageStore,
-    SqlMessageStore,
     WriteRequest,
     create_message_store,
 )
-from replyx.db.migrate import upgrade
-from replyx.db.models import Assistant, Dialog, Operator, Owner
+from replyx.db.store import sqlite as sqlite_store
 from replyx.domain.errors import Conflict, Unavailable
-from replyx.domain.events import message_payload
 from replyx.domain.writer import MessageWriter
-from replyx.realtime import protocol
-from replyx.realtime.broker.memory import MemoryBroker
+from replyx.wire import message_payload
 from tests.support.processes import free_port
 from tests.support.services import PostgresCluster
 from tests.support.timing import scaled
@@ -190,7 +190,7 @@ async def db(
     for the whole batch), so each rule below holds on that path too.
     """
     if request.param == "sqlite-batched":
-        monkeypatch.setattr(message_store, "PLAIN_BATCH_FROM", 1)
+        monkeypatch.setattr(sqlite_store, "PLAIN_BATCH_FROM", 1)
     if request.param.startswith("sqlite"):
         path = tmp_path / "replyx.db"
         path.write_bytes(request.getfixturevalue("sqlite_template").read_bytes())
@@ -293,7 +293,7 @@ def histogram(sample: str) -> float:
 
 
 async def test_replyx_picks_the_store_for_the_database(db: Database) -> None:
-    expected = SqliteMessageStore if db.kind.startswith("sqlite") else SqlMessageStore
+    expected = SqliteMessageStore if db.kind.startswith("sqlite") else PostgresMessageStore
     assert type(db.store()) is expected
 
 
@@ -501,7 +501,7 @@ async def test_a_takeover_applies_when_the_holder_was_deleted(db: Database) -> N
 async def test_concurrent_writes_are_batched_gapless_and_published_once_in_order(db: Database) -> None:
     dialogs = [await db.dialog() for _ in range(5)]
     published = Published()
-    broker = await memory_broker(published, [protocol.dialog_topic(d) for d in dialogs])
+    broker = await memory_broker(published, [wire.dialog_topic(d) for d in dialogs])
     store = RecordingStore(create_message_store(db.engine))
     writer = db.writer(broker, store, max_batch=16)
     count_before, sum_before = histogram("count"), histogram("sum")
@@ -515,7 +515,7 @@ async def test_concurrent_writes_are_batched_gapless_and_published_once_in_order
         outcome = await writer.write(request)
         row = stored(outcome)
         # Answered only after its event went out.
-        assert row.id in {e["message"]["id"] for e in published.on(protocol.dialog_topic(dialog_id))}
+        assert row.id in {e["message"]["id"] for e in published.on(wire.dialog_topic(dialog_id))}
         return outcome
 
     async with asyncio.timeout(scaled(20)):
@@ -531,7 +531,7 @@ async def test_concurrent_writes_are_batched_gapless_and_published_once_in_order
         assert [r["seq"] for r in rows] == list(range(1, 41))
         mine = [stored(o) for n, o in enumerate(outcomes) if n % len(dialogs) == index]
         assert sorted(r.id for r in mine) == sorted(r["id"] for r in rows)
-        events = published.on(protocol.dialog_topic(dialog_id))
+        events = published.on(wire.dialog_topic(dialog_id))
         assert [e["message"]["seq"] for e in events] == list(range(1, 41))
         assert [e["message"] for e in events] == [message_payload(r) for r in sorted(mine, key=lambda r: r.seq)]
 
@@ -552,7 +552,7 @@ async def test_a_sender_that_goes_away_leaves_its_message_stored_and_published(d
     # is not, and the writer goes on answering the others.
     dialog_id = await db.dialog()
     published = Published()
-    writer = db.writer(await memory_broker(published, [protocol.dialog_topic(dialog_id)]))
+    writer = db.writer(await memory_broker(published, [wire.dialog_topic(dialog_id)]))
     gone = asyncio.create_task(writer.write(message(dialog_id, "sent, then the socket closed")))
     await asyncio.sleep(0)
     gone.cancel()
@@ -560,15 +560,15 @@ async def test_a_sender_that_goes_away_leaves_its_message_stored_and_published(d
     assert gone.cancelled()
     assert stored(after).seq == 2
     assert [r["text"] for r in await db.messages(dialog_id)] == ["sent, then the socket closed", "the next one"]
-    assert [e["message"]["seq"] for e in published.on(protocol.dialog_topic(dialog_id))] == [1, 2]
+    assert [e["message"]["seq"] for e in published.on(wire.dialog_topic(dialog_id))] == [1, 2]
 
 
 async def test_the_writer_publishes_one_takeover_with_its_status_event(db: Database) -> None:
     dialog_id = await db.dialog(status="requested")
     operator = await db.operator("Оля")
     published = Published()
-    topic = protocol.dialog_topic(dialog_id)
-    broker = await memory_broker(published, [topic, protocol.owner_topic(db.owner_id)])
+    topic = wire.dialog_topic(dialog_id)
+    broker = await memory_broker(published, [topic, wire.owner_topic(db.owner_id)])
     writer = db.writer(broker)
 
     outcomes = await asyncio.gather(
@@ -584,7 +584,7 @@ async def test_the_writer_publishes_one_takeover_with_its_status_event(db: Datab
     ]
     assert [e for t, e in published.events if t == topic] == expected
     # The owner's inbox gets the same events.
-    assert [e for t, e in published.events if t == protocol.owner_topic(db.owner_id)] == expected
+    assert [e for t, e in published.events if t == wire.owner_topic(db.owner_id)] == expected
 
 
 # --- storage down ----------------------------------------------------------------------------
@@ -608,7 +608,7 @@ async def test_sqlite_unreachable_answers_unavailable_then_the_writer_goes_on(
     await database.setup()
     dialog_id = await database.dialog()
     published = Published()
-    broker = await memory_broker(published, [protocol.dialog_topic(dialog_id)])
+    broker = await memory_broker(published, [wire.dialog_topic(dialog_id)])
     writer = database.writer(broker, SqliteMessageStore(str(tmp_path / "mount" / "replyx.db")))
     try:
         results = await until_all_done([writer.write(message(dialog_id, f"lost {n}")) for n in range(10)])
@@ -680,7 +680,7 @@ async def test_postgresql_unreachable_answers_unavailable_then_the_writer_goes_o
     engine = create_engine(db.url.replace(f":{postgres.port}/", f":{port}/"))
     db.engines.append(engine)
     published = Published()
-    broker = await memory_broker(published, [protocol.dialog_topic(dialog_id)])
+    broker = await memory_broker(published, [wire.dialog_topic(dialog_id)])
     writer = db.writer(broker, create_message_store(engine))
     relay: asyncio.Server | None = None
     try:
@@ -705,7 +705,7 @@ async def test_a_batch_the_database_refuses_is_rolled_back_whole(db: Database) -
     first = await db.dialog()
     second = await db.dialog()
     published = Published()
-    broker = await memory_broker(published, [protocol.dialog_topic(first), protocol.dialog_topic(second)])
+    broker = await memory_broker(published, [wire.dialog_topic(first), wire.dialog_topic(second)])
     store = RecordingStore(create_message_store(db.engine))
     writer = db.writer(broker, store)
     results = await until_all_done(
@@ -736,7 +736,7 @@ async def test_a_refused_row_fails_only_its_own_sender(db: Database) -> None:
     async with db.engine.begin() as connection:
         await connection.execute(text("DELETE FROM operator WHERE id = :id"), {"id": gone})
     published = Published()
-    broker = await memory_broker(published, [protocol.dialog_topic(dialog_id)])
+    broker = await memory_broker(published, [wire.dialog_topic(dialog_id)])
     store = RecordingStore(create_message_store(db.engine))
     writer = db.writer(broker, store)
     orphan = WriteRequest(
@@ -750,7 +750,7 @@ async def test_a_refused_row_fails_only_its_own_sender(db: Database) -> None:
     committed = {r["text"]: r for r in await db.messages(dialog_id)}
     assert sorted(committed) == ["after", "before"]
     assert isinstance(results[1], Conflict), results[1]
-    events = {e["message"]["text"] for e in published.on(protocol.dialog_topic(dialog_id))}
+    events = {e["message"]["text"] for e in published.on(wire.dialog_topic(dialog_id))}
     assert events == {"before", "after"}
     for body, result in zip(("before", "after"), (results[0], results[2]), strict=True):
         assert isinstance(result, Outcome), f"{body!r} was committed, its sender got {result!r}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from replyx import wire
 from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
 
 
 def message(seq: int) -> tuple[dict[str, Any], str]:
-    event = protocol.message_event(1, {"seq": seq, "text": str(seq)})
-    return event, protocol.encode(event)
+    event = wire.message_event(1, {"seq": seq, "text": str(seq)})
+    return event, wire.encode(event)
 
 
 def drained(conn: Connection) -> list[int]:

@@ -6,6 +6,7 @@ import asyncio
 
 from websockets.frames import Frame, Opcode
 
+from replyx import wire
 from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
 
@@ -51,8 +52,8 @@ async def test_events_of_one_loop_turn_leave_in_one_write() -> None:
     assert conn.writes_frames
     frames = []
     for seq in (1, 2, 3):
-        event = protocol.message_event(1, {"seq": seq, "text": "hi"})
-        data = protocol.encode(event)
+        event = wire.message_event(1, {"seq": seq, "text": "hi"})
+        data = wire.encode(event)
         frames.append(protocol.text_frame(data))
         conn.offer(event, data, frames[-1])
     assert writer.writes == []
@@ -63,6 +64,6 @@ async def test_events_of_one_loop_turn_leave_in_one_write() -> None:
 async def test_a_client_that_does_not_read_is_closed_as_slow() -> None:
     writer = FakeWriter(lag=10 << 20)
     conn = live_connection(writer)
-    conn.put_event(protocol.ready_event(1, 0, "ai"))
+    conn.put_event(wire.ready_event(1, 0, "ai"))
     await asyncio.sleep(0)
     assert conn.close_code == protocol.TOO_MANY

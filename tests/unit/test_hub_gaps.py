@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from replyx import wire
+from replyx.broker.memory import MemoryBroker
 from replyx.realtime import hub as hub_module
-from replyx.realtime import protocol
-from replyx.realtime.broker.memory import MemoryBroker
 from replyx.realtime.connection import Connection
 from replyx.realtime.hub import Hub
 
@@ -52,7 +52,7 @@ class Store:
 
 def event(dialog_id: int, seq: int) -> str:
     """A message event as the broker carries it."""
-    return protocol.encode(protocol.message_event(dialog_id, {"seq": seq, "text": f"m{seq}"}))
+    return wire.encode(wire.message_event(dialog_id, {"seq": seq, "text": f"m{seq}"}))
 
 
 def sent(conn: Connection) -> list[int]:
@@ -179,8 +179,8 @@ async def test_an_event_published_in_this_process_is_not_parsed_back() -> None:
     conn = await socket(hub)
     offered: list[dict[str, Any]] = []
     conn.offer = lambda event, data, frame=None: offered.append(event)  # type: ignore[method-assign]
-    published = protocol.message_event(1, {"seq": 1, "text": "m1"})
-    await hub.broker.publish("dialog.1", protocol.encode_for_broker(published))  # type: ignore[union-attr]
+    published = wire.message_event(1, {"seq": 1, "text": "m1"})
+    await hub.broker.publish("dialog.1", wire.encode_for_broker(published))  # type: ignore[union-attr]
     hub.dispatch("dialog.1", event(1, 2))  # as text from Redis: parsed
     assert offered[0] is published
-    assert offered[1] == protocol.message_event(1, {"seq": 2, "text": "m2"})
+    assert offered[1] == wire.message_event(1, {"seq": 2, "text": "m2"})

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from replyx.db.message_store import _take_seq_sql
+from replyx.db.store.postgres import take_seq_sql as _take_seq_sql
 
 
 def placeholders(sql: str) -> set[str]:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from replyx import wire
 from replyx.realtime import protocol
 from replyx.realtime.protocol import MessageFrame, ProtocolError, ReadFrame, TypingFrame, parse_client_frame
 
@@ -43,8 +44,8 @@ def test_bad_frames_raise_protocol_errors(frame: str, code: str) -> None:
 
 
 def test_events_serialize_once_as_compact_utf8_json() -> None:
-    event = protocol.message_event(7, {"seq": 1, "text": "привет"})
-    data = protocol.encode(event)
+    event = wire.message_event(7, {"seq": 1, "text": "привет"})
+    data = wire.encode(event)
     assert "привет" in data and " " not in data.replace("привет", "")
     assert json.loads(data) == {"type": "message", "dialog_id": 7, "message": {"seq": 1, "text": "привет"}}
 
@@ -64,9 +65,9 @@ def test_frames_pydantic_refuses_in_one_pass_are_judged_as_json_loads_reads_them
 
 
 def test_an_event_for_the_broker_is_its_json_text_carrying_the_event() -> None:
-    event = protocol.message_event(7, {"seq": 1, "text": "привет"})
-    text = protocol.encode_for_broker(event)
-    assert text == protocol.encode(event) and isinstance(text, str)
+    event = wire.message_event(7, {"seq": 1, "text": "привет"})
+    text = wire.encode_for_broker(event)
+    assert text == wire.encode(event) and isinstance(text, str)
     assert text.event is event
 
 
@@ -82,12 +83,12 @@ def test_an_event_for_the_broker_is_its_json_text_carrying_the_event() -> None:
     ],
 )
 def test_events_encode_as_json_dumps_would(text: str) -> None:
-    event = protocol.message_event(2**31, {"id": 1, "seq": 0, "text": text, "client_id": None, "ok": True})
-    assert protocol.encode(event) == json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    event = wire.message_event(2**31, {"id": 1, "seq": 0, "text": text, "client_id": None, "ok": True})
+    assert wire.encode(event) == json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_an_event_with_a_lone_surrogate_still_encodes_as_valid_json() -> None:
-    event = protocol.error_event("bad_request", "x \ud800 y")
-    data = protocol.encode(event)
+    event = wire.error_event("bad_request", "x \ud800 y")
+    data = wire.encode(event)
     assert json.loads(data) == event
     data.encode()  # and it is valid UTF-8, as a frame must be

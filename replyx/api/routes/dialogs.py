@@ -10,7 +10,8 @@ from replyx.api.deps import Ctx, CurrentOperator
 from replyx.api.schemas import MessageIn
 from replyx.db.models import Operator
 from replyx.domain import dialogs, handoff
-from replyx.domain.messages import Author, list_messages, post_message
+from replyx.domain.messages import Author, list_messages
+from replyx.domain.sending import post_message
 
 router = APIRouter(prefix="/api/dialogs", tags=["dialogs"])
 

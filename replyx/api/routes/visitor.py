@@ -11,9 +11,9 @@ from replyx.api.schemas import MessageIn, SiteDialogIn, WidgetDialogIn
 from replyx.db.models import Assistant, Dialog
 from replyx.domain import dialogs, handoff
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import Forbidden
-from replyx.domain.messages import Author, list_messages, post_message
-from replyx.domain.origins import origin_allowed
+from replyx.domain.messages import Author, list_messages
+from replyx.domain.origins import check_origin
+from replyx.domain.sending import post_message
 
 router = APIRouter(prefix="/api", tags=["visitor"])
 
@@ -23,8 +23,7 @@ Mode = Annotated[str, Path(pattern="^(site|widget)$")]
 
 def _check_origin(request: Request, ctx: ChatContext, assistant: Assistant) -> None:
     own = [request.headers.get("host", ""), ctx.settings.public_url]
-    if not origin_allowed(request.headers.get("origin"), allowed_domains=assistant.allowed_domains, own_hosts=own):
-        raise Forbidden("origin not allowed")
+    check_origin(request.headers.get("origin"), allowed_domains=assistant.allowed_domains, own_hosts=own)
 
 
 def _opened(opened: dialogs.OpenedDialog) -> dict[str, Any]:

@@ -41,8 +41,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from replyx.broker.base import Broker, MessageHandler, ReconnectHandler
 from replyx.diagnostics import metrics
-from replyx.realtime.broker.base import Broker, MessageHandler, ReconnectHandler
 
 log = logging.getLogger("replyx.broker")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from replyx.realtime.broker.base import Broker, MessageHandler, ReconnectHandler
-from replyx.realtime.broker.memory import MemoryBroker
+from replyx.broker.base import Broker, MessageHandler, ReconnectHandler
+from replyx.broker.memory import MemoryBroker
 
 
 def create_broker(url: str, *, on_message: MessageHandler, on_reconnect: ReconnectHandler) -> Broker:
@@ -11,7 +11,7 @@ def create_broker(url: str, *, on_message: MessageHandler, on_reconnect: Reconne
     if url.startswith("memory://"):
         return MemoryBroker(on_message=on_message, on_reconnect=on_reconnect)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from replyx.realtime.broker.redis import RedisBroker
+        from replyx.broker.redis import RedisBroker
 
         return RedisBroker(url, on_message=on_message, on_reconnect=on_reconnect)
     raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")

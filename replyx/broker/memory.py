@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
+from replyx.broker.base import Broker
 from replyx.diagnostics import metrics
-from replyx.realtime.broker.base import Broker
 
 
 class MemoryBroker(Broker):

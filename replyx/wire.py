@@ -1,0 +1,144 @@
+"""The wire vocabulary shared by the domain and the real-time layer, without I/O.
+
+What the server sends (events and the wire form of a stored message), how an
+event is serialized once for every socket, and the broker topics events travel
+on. The domain builds events here and publishes them; the real-time layer
+delivers them; neither imports the other for it (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+from pydantic_core import PydanticSerializationError, to_json
+
+
+class StoredMessage(Protocol):
+    """A stored message as read from any store (an ORM row or a batch write's row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def notice(self) -> str | None: ...
+    @property
+    def notice_args(self) -> dict[str, Any] | None: ...
+
+
+# The same instant is formatted several times: for a message's event and its sender's answer, and
+# for every message of a batch, which share their commit time.
+@lru_cache(maxsize=1024)
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``; SQLite hands back naive datetimes that are UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def message_payload(message: StoredMessage) -> dict[str, Any]:
+    """The wire form of a stored message; a system notice also carries its code and arguments."""
+    payload: dict[str, Any] = {
+        "id": message.id,
+        "seq": message.seq,
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": iso(message.created_at),
+        "client_id": message.client_id,
+    }
+    if message.notice is not None:
+        payload["notice"] = message.notice
+        payload["args"] = message.notice_args or {}
+    return payload
+
+
+def message_event(dialog_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """A stored message."""
+    return {"type": "message", "dialog_id": dialog_id, "message": message}
+
+
+def ready_event(dialog_id: int | None, last_seq: int, status: str | None) -> dict[str, Any]:
+    """Sent once per connection, after the replay."""
+    return {"type": "ready", "dialog_id": dialog_id, "last_seq": last_seq, "status": status}
+
+
+def typing_event(dialog_id: int, sender: str, state: str) -> dict[str, Any]:
+    """Someone in the dialog started or stopped typing."""
+    return {"type": "typing", "dialog_id": dialog_id, "sender": sender, "state": state}
+
+
+def message_delta_event(dialog_id: int, stream_id: str, text: str) -> dict[str, Any]:
+    """The next fragment of an answer being generated; never stored (docs/protocol.md)."""
+    return {"type": "message_delta", "dialog_id": dialog_id, "stream_id": stream_id, "text": text}
+
+
+def status_event(dialog_id: int, status: str, operator: dict[str, Any] | None) -> dict[str, Any]:
+    """A handoff change."""
+    return {"type": "status", "dialog_id": dialog_id, "status": status, "operator": operator}
+
+
+def read_event(dialog_id: int, reader: str, seq: int) -> dict[str, Any]:
+    """A side has read the dialog up to ``seq``."""
+    return {"type": "read", "dialog_id": dialog_id, "reader": reader, "seq": seq}
+
+
+def error_event(code: str, detail: str) -> dict[str, Any]:
+    """A refusal of one client frame; the socket stays open."""
+    return {"type": "error", "code": code, "detail": detail}
+
+
+def encode(event: dict[str, Any]) -> str:
+    """Serialize an event once (compact UTF-8 JSON); the same string goes to every socket."""
+    try:
+        # pydantic-core's serializer: the same text as json.dumps(ensure_ascii=False, compact
+        # separators) for the dicts, strings and numbers events hold, several times faster.
+        return to_json(event).decode()
+    except PydanticSerializationError:
+        # A lone surrogate (say, echoed in an error's detail) is not UTF-8: escape it as JSON allows.
+        return json.dumps(event, separators=(",", ":"))
+
+
+class EventText(str):
+    """An event's JSON text that still carries the event it was encoded from.
+
+    Through the in-memory broker the hub of the same process takes the event as it is instead of
+    parsing the text back; through Redis only the text travels.
+    """
+
+    event: dict[str, Any]
+
+
+def encode_for_broker(event: dict[str, Any]) -> EventText:
+    """Serialize an event to publish, keeping the event with its text."""
+    text = EventText(encode(event))
+    text.event = event
+    return text
+
+
+def dialog_topic(dialog_id: int) -> str:
+    """Broker topic of one dialog's events."""
+    return f"dialog.{dialog_id}"
+
+
+def owner_topic(owner_id: int) -> str:
+    """Broker topic of every event of an owner's dialogs (the inbox)."""
+    return f"owner.{owner_id}"
+
+
+def addressed(dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The event encoded once for the dialog's topic and, when given, the owner's inbox topic."""
+    data = encode_for_broker(event)
+    if owner_id is None:
+        return [(dialog_topic(dialog_id), data)]
+    return [(dialog_topic(dialog_id), data), (owner_topic(owner_id), data)]
