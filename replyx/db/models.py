@@ -73,6 +73,7 @@ class Dialog(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("owner.id", ondelete="CASCADE"), index=True)
     assistant_id: Mapped[int] = mapped_column(ForeignKey("assistant.id", ondelete="CASCADE"), index=True)
     guest_id: Mapped[str] = mapped_column(String(64), index=True)
+    # A DialogStatus (replyx.domain.status); tables do not import the domain, so its first value is spelled here.
     status: Mapped[str] = mapped_column(String(16), default="ai", index=True)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"), nullable=True)
     # The per-dialog sequence: incremented in the same transaction as each insert.

@@ -113,12 +113,27 @@ async def test_handoff_changes_are_system_messages_with_status_events(
             assert response.status_code == 200 and response.json()["status"] == status
         closed = await http.post(f"{base}/messages", json={"text": "too late"}, headers=owner.headers)
         assert closed.status_code == 409
-    statuses = []
+    statuses, notices = [], []
     for _ in range(4):
-        message = await site.next(type="message")
-        assert message["message"]["sender"] == "system"
+        message = (await site.next(type="message"))["message"]
+        assert message["sender"] == "system"
+        notices.append((message["notice"], message["args"]))
         statuses.append((await site.next(type="status"))["status"])
     assert statuses == ["requested", "operator", "ai", "closed"]
+    expected = [
+        ("human_requested", {}),
+        ("operator_joined", {"operator": notices[1][1]["operator"]}),
+        ("assistant_returned", {}),
+        ("conversation_closed", {}),
+    ]
+    assert notices == expected and notices[1][1]["operator"]
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        history = (await http.get(f"{base}/messages", headers=owner.headers)).json()["messages"]
+    system = [m for m in history if m["sender"] == "system"]
+    assert [(m["notice"], m["args"]) for m in system] == expected
+    # The text stays a readable fallback; other messages carry no notice at all.
+    assert system[1]["text"] == f"{notices[1][1]['operator']} joined the conversation."
+    assert all("notice" not in m for m in history if m["sender"] != "system")
     reopened = open_dialog(server.url, assistant, guest_id=visitor.guest_id)
     assert reopened.dialog_id != visitor.dialog_id
     await site.close()

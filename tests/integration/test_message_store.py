@@ -32,6 +32,7 @@ from replyx.broker.memory import MemoryBroker
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.migrate import upgrade
 from replyx.db.models import Assistant, Dialog, Operator, Owner
+from replyx.db.models import Message as MessageRow
 from replyx.db.store import (
     MessageStore,
     Outcome,
@@ -484,6 +485,30 @@ async def test_a_status_change_applies_once(db: Database) -> None:
     assert stored(returned[0]).seq == 4
     assert returned[1] == Outcome(status="ai")
     assert await db.dialog_row(dialog_id) == {"status": "ai", "operator_id": None, "last_seq": 4}
+
+
+async def test_a_notice_is_stored_with_its_code_and_arguments_and_read_back_alike(db: Database) -> None:
+    dialog_id = await db.dialog()
+    store = db.store()
+    request = WriteRequest(
+        dialog_id=dialog_id,
+        sender="system",
+        text="Оля joined the conversation.",
+        allowed_statuses=OPEN,
+        notice="operator_joined",
+        notice_args={"operator": "Оля"},
+        new_status="requested",
+    )
+    plain = [message(dialog_id, f"m{n}") for n in range(5)]
+    outcomes = await store.write([*plain, request])
+    row = stored(outcomes[-1])
+    assert (row.notice, row.notice_args) == ("operator_joined", {"operator": "Оля"})
+    async with create_session_factory(db.engine)() as session:
+        found = await session.get(MessageRow, row.id)
+        assert found is not None
+        assert message_payload(found) == message_payload(row)
+    assert message_payload(row)["args"] == {"operator": "Оля"}
+    assert all("notice" not in message_payload(stored(o)) for o in outcomes[:-1])
 
 
 async def test_a_takeover_applies_when_the_holder_was_deleted(db: Database) -> None:

@@ -12,10 +12,11 @@ from replyx.db.models import Operator
 from replyx.domain import dialogs, handoff
 from replyx.domain.messages import Author, list_messages
 from replyx.domain.sending import post_message
+from replyx.domain.status import DialogStatus
 
 router = APIRouter(prefix="/api/dialogs", tags=["dialogs"])
 
-StatusFilter = Annotated[str | None, Query(pattern="^(ai|requested|operator|closed)$")]
+StatusFilter = Annotated[DialogStatus | None, Query()]
 
 
 def _author(operator: Operator) -> Author:

@@ -102,7 +102,8 @@ def accepts_sql(statuses: int, unless_held: bool) -> str:
     names = ", ".join(f":status{n}" for n in range(statuses))
     condition = f"status IN ({names})"
     if unless_held:
-        condition += " AND NOT (status = :new_status AND operator_id IS NOT NULL AND operator_id = :new_operator_id)"
+        # coalesce: a NULL on either side (a deleted holder, no new holder) is "not held by", as in Python.
+        condition += " AND NOT (status = :new_status AND coalesce(operator_id = :new_operator_id, FALSE))"
     return condition
 
 
