@@ -1,1 +1,1 @@
-"""Business rules: identity, dialogs, the one write path and handoff."""
+"""Business rules: identity, dialogs, the one write path, handoff and notices; no sockets, no HTTP."""

@@ -1,4 +1,4 @@
-"""The real-time layer: protocol, hub of local sockets, brokers and WebSocket endpoints.
+"""The real-time layer: socket protocol, hub of local sockets and WebSocket endpoints.
 
 How seq, replay and broker outages fit together is told in docs/realtime.md.
 """
