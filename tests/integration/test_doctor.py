@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from replyx.diagnostics import nginx as shipped
 from tests.support.chat import Owner, create_assistant, create_owner
-from tests.support.processes import ROOT, ReplyxProcess
-from tests.support.services import Nginx
+from tests.support.processes import ROOT, ReplyxProcess, free_port
+from tests.support.services import NGINX_CONF, Nginx
 from tests.support.timing import scaled
 
 SHOP = "https://shop.example"
@@ -31,6 +35,33 @@ def doctor(url: str, *args: str) -> tuple[int, dict[str, Any]]:
         timeout=scaled(120),
     )
     return done.returncode, json.loads(done.stdout)
+
+
+def doctor_text(url: str, *args: str) -> tuple[int, str]:
+    """Run `replyx doctor` as a person would; returns the exit code and what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "replyx", "doctor", url, "--timeout", str(scaled(5)), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        # Wide enough that no line of the printed nginx config is wrapped.
+        env={**os.environ, "COLUMNS": "300", "NO_COLOR": "1"},
+    )
+    return done.returncode, done.stdout
+
+
+def websocket_location(conf: str) -> str:
+    """The `location /ws/ { ... }` block of an nginx config, found without the doctor's own parser."""
+    match = re.search(r"^( *)location /ws/ \{\n.*?^\1\}$", conf, re.MULTILINE | re.DOTALL)
+    assert match, "the nginx config has no /ws/ location"
+    return match.group(0)
+
+
+def directive_lines(block: str) -> list[str]:
+    """The directives of a block, one a line, without comments or indentation."""
+    lines = (line.split("#", 1)[0].strip() for line in block.splitlines()[1:-1])
+    return [line for line in lines if line]
 
 
 def step(report: dict[str, Any], number: int) -> dict[str, Any]:
@@ -96,6 +127,90 @@ def test_a_proxy_without_the_websocket_location_fails_at_step_2(
     assert code == 1 and upgrade["status"] == "fail"
     assert "no WebSocket location" in upgrade["cause"]
     assert "location /ws/" in upgrade["fix"] and "proxy_set_header Upgrade" in upgrade["fix"]
+    # The advice is the shipped file's /ws/ location, line for line, comments included.
+    shipped_location = websocket_location(NGINX_CONF.read_text())
+    indent = len(shipped_location) - len(shipped_location.lstrip(" "))
+    dedented = "\n".join(line[indent:] for line in shipped_location.splitlines())
+    assert dedented in upgrade["fix"]
+    assert "deploy/nginx/nginx.conf" in upgrade["fix"]
+    assert [s["status"] for s in report["steps"][2:5]] == ["skip"] * 3
+
+
+def test_the_printed_nginx_advice_is_the_shipped_location_and_its_maps(
+    backend: ReplyxProcess, shop: tuple[Owner, dict[str, Any]], nginx_binary: str, tmp_path: Path
+) -> None:
+    nginx = proxy(tmp_path / "nginx", nginx_binary, [backend.port], "no /ws/ location")
+    try:
+        code, printed = doctor_text(nginx.url, "--site-token", shop[1]["site_token"])
+    finally:
+        nginx.stop()
+    assert code == 1
+    assert "FAIL 2. websocket upgrade: upgrade answers: inbox 404" in printed
+    assert "SKIP 3. round trip: WebSocket upgrades fail (step 2); fix that first" in printed
+    conf = NGINX_CONF.read_text()
+    for line in directive_lines(websocket_location(conf)):
+        assert line in printed, line
+    # The variables the location uses are defined by maps in the http section: printed with it.
+    for variable in ("$connection_upgrade", "$forwarded_host"):
+        assert f" {variable} {{" in printed
+        assert f"{variable};" in websocket_location(conf)
+
+
+def test_the_advice_alone_makes_a_valid_nginx_config(nginx_binary: str, tmp_path: Path) -> None:
+    advice = shipped.websocket_location_advice()
+    maps, _, rest = advice.partition("In the server section")
+    location = rest[rest.index("location /ws/") : rest.rindex("}") + 1]
+    maps_only = maps[maps.index("\n") + 1 :]
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\nhttp {{\n"
+        f"access_log off;\n{maps_only}\nupstream backend_up {{ server 127.0.0.1:{free_port()}; }}\n"
+        f"server {{\nlisten 127.0.0.1:{free_port()};\n{location}\n}}\n}}\n"
+    )
+    done = subprocess.run(
+        [nginx_binary, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr", "-t"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_upgrade_header_and_timeout_advice_come_from_the_shipped_location() -> None:
+    location = directive_lines(websocket_location(NGINX_CONF.read_text()))
+    advice = shipped.upgrade_headers_advice()
+    upgrade = [d for d in location if d.startswith(("proxy_http_version", "proxy_set_header Upgrade"))]
+    upgrade += [d for d in location if d.startswith("proxy_set_header Connection")]
+    assert len(upgrade) == 3
+    for directive in upgrade:
+        assert directive.rstrip(";") in advice
+    assert "map $http_upgrade $connection_upgrade {" in advice
+    assert f"proxy_read_timeout {shipped.websocket_timeout()};" in location
+
+
+def test_deploy_nginx_conf_is_the_file_the_package_ships() -> None:
+    assert NGINX_CONF.read_bytes() == (ROOT / "replyx" / "deploy" / "nginx.conf").read_bytes()
+    assert shipped.shipped_config() == NGINX_CONF.read_text()
+
+
+def test_the_wheel_carries_the_nginx_config(tmp_path: Path) -> None:
+    # Built from a copy of what the Dockerfile copies, so the build leaves nothing in the work tree.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "replyx", source / "replyx", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("replyx-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("replyx/deploy/nginx.conf") == NGINX_CONF.read_bytes()
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata
 
 
 def test_a_proxy_dropping_the_upgrade_headers_is_named(
