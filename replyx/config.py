@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,9 +84,9 @@ class Settings(BaseSettings):
         return self.broker_url.startswith("memory://")
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, creating the data directory and secret key."""
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.secret_key:
         settings.secret_key = _persistent_secret(settings.data_dir / "secret_key")

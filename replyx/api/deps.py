@@ -18,7 +18,8 @@ _bearer = HTTPBearer(auto_error=False)
 
 def get_ctx(request: Request) -> ChatContext:
     """The chat context built by the app's lifespan."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ChatContext = request.app.state.ctx
+    return ctx
 
 
 Ctx = Annotated[ChatContext, Depends(get_ctx)]

@@ -10,7 +10,7 @@ safe to log (it never contains the API key).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,7 @@ class ChatCompletions:
         """Close pooled connections."""
         await self.client.aclose()
 
-    async def stream(self, endpoint: Endpoint, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+    async def stream(self, endpoint: Endpoint, messages: list[dict[str, str]]) -> AsyncGenerator[str, None]:
         """Fragments of the model's answer as they arrive; ModelError when it fails."""
         headers = {"Accept": "text/event-stream"}
         if endpoint.api_key:

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
@@ -74,7 +74,7 @@ NODE_KEY = "node:"
 
 def backoff_delay(attempt: int) -> float:
     """Capped exponential delay with jitter, so many processes do not reconnect in lockstep."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** max(attempt - 1, 0))
+    ceiling = min(BACKOFF_MAX, BACKOFF_MIN * 2.0 ** max(attempt - 1, 0))
     return ceiling * random.uniform(0.5, 1.0)
 
 
@@ -429,7 +429,8 @@ class RedisBroker(Broker):
     async def load_node_stats(self) -> list[dict[str, Any]]:
         """Figures of every node whose key has not expired; forgets the expired ones."""
         assert self._client is not None
-        node_ids = sorted(await self._client.smembers(self._prefix + NODES_KEY))
+        # decode_responses=True: members and values come back as str.
+        node_ids = sorted(cast("set[str]", await self._client.smembers(self._prefix + NODES_KEY)))
         if not node_ids:
             return []
         values = await self._client.mget([self._prefix + NODE_KEY + node_id for node_id in node_ids])

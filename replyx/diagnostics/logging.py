@@ -38,6 +38,8 @@ class SecondCachingFormatter(logging.Formatter):
 
     _second: int | None = None
     _stamp = ""
+    # logging.Formatter's own value, typed as a str: this formatter always formats milliseconds.
+    default_msec_format: str = "%s,%03d"
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """The same text as ``logging.Formatter.formatTime``."""
@@ -81,7 +83,7 @@ def skip_unused_record_fields() -> None:
     lives as long as each open socket's coroutine; the thread and process names are looked up on
     every line too. The logging HOWTO lists these switches under "Optimization".
     """
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket
@@ -27,7 +28,7 @@ from replyx.domain.sending import post_message
 from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
 from replyx.realtime.hub import Hub
-from replyx.realtime.protocol import CloseCode, MessageFrame, ProtocolError, ReadFrame
+from replyx.realtime.protocol import ClientFrame, CloseCode, MessageFrame, ProtocolError, ReadFrame
 
 log = logging.getLogger("replyx.ws")
 router = APIRouter()
@@ -171,7 +172,9 @@ router.add_websocket_route("/ws/site/dialogs/{dialog_id}", site_socket)
 router.add_websocket_route("/ws/widget/dialogs/{dialog_id}", widget_socket)
 
 
-async def serve(websocket: WebSocket, pool: str, dialog_id: int | None, authorize) -> None:  # type: ignore[no-untyped-def]
+async def serve(
+    websocket: WebSocket, pool: str, dialog_id: int | None, authorize: Callable[[], Awaitable[Grant]]
+) -> None:
     """Accept, authorize, replay, then run the socket until it closes."""
     ctx: ChatContext = websocket.app.state.ctx
     hub: Hub = websocket.app.state.hub
@@ -373,7 +376,7 @@ async def _receive_loop(websocket: WebSocket, ctx: ChatContext, conn: Connection
             conn.put_event(wire.error_event(error.code, error.detail))
 
 
-async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: object) -> None:
+async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: ClientFrame) -> None:
     if grant.dialog_id is None or grant.author is None:
         raise ProtocolError("bad_request", "the inbox socket only receives events")
     if isinstance(frame, MessageFrame):
@@ -384,5 +387,4 @@ async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: objec
         reader = "operator" if grant.pool == "admin" else "user"
         await mark_read(ctx, dialog_id=grant.dialog_id, owner_id=grant.owner_id, reader=reader, seq=frame.seq)
     else:
-        state = frame.state  # type: ignore[attr-defined]
-        await send_typing(ctx, dialog_id=grant.dialog_id, sender=grant.author.sender, state=state)
+        await send_typing(ctx, dialog_id=grant.dialog_id, sender=grant.author.sender, state=frame.state)

@@ -141,6 +141,8 @@ class FrameWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Lighter stand-ins for uvicorn's asyncio.Queue and asyncio.Event, with only the methods its
+        # protocol calls (tests/unit/test_wsserver.py): not subclasses, so typed as what they are not.
         self.queue = ReceiveQueue()  # type: ignore[assignment]
         self.writable = WritableFlag()  # type: ignore[assignment]
 
@@ -156,4 +158,5 @@ class FrameWebSocketProtocol(WebSocketsSansIOProtocol):
         """Send as uvicorn does; once the handshake is answered its request and response are dropped."""
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
+            # Dropped to save memory on idle sockets; uvicorn reads them only during the handshake.
             self.request = self.response = None  # type: ignore[assignment]
