@@ -3,7 +3,8 @@
 import { ApiError, get, post } from "./api.js";
 import { AssistantsPage } from "./assistants.js";
 import { ConnectionsPage } from "./connections.js";
-import { Conversation, emptyConversation } from "./conversation.js";
+import { emptyConversation } from "./conversation-view.js";
+import { Conversation } from "./conversation.js";
 import { h, icon, replace } from "./dom.js";
 import { avatarFor } from "./format.js";
 import { LANGS, lang, onLangChange, setLang, t } from "./i18n.js";

@@ -1,4 +1,6 @@
-// Interface strings in English and Russian; the choice is remembered in localStorage.
+// The panel's dictionaries in English and Russian, and the language choice, remembered in localStorage.
+
+import { Translator } from "../shared/i18n.js";
 
 const LANG_KEY = "replyx.lang";
 export const LANGS = ["en", "ru"];
@@ -62,10 +64,6 @@ const STRINGS = {
     "holder.nobody": "Nobody yet",
     "holder.closed": "Conversation closed",
 
-    "system.requested": "The visitor asked for a human operator.",
-    "system.joined": "{name} joined the conversation.",
-    "system.released": "The assistant is back in the conversation.",
-    "system.closed": "The conversation was closed.",
     "sender.operator": "Operator",
     "sender.assistant": "Assistant",
     "sender.you": "You",
@@ -79,7 +77,10 @@ const STRINGS = {
     "convo.missing": "This conversation does not exist or belongs to another account.",
     "convo.none_title": "Pick a conversation",
     "convo.none_text": "Choose a conversation on the left. New messages arrive live.",
-    "convo.none_waiting": "{n} visitor(s) waiting for an operator — they are at the top of the list.",
+    "convo.none_waiting": {
+      one: "{n} visitor is waiting for an operator — at the top of the list.",
+      other: "{n} visitors are waiting for an operator — they are at the top of the list.",
+    },
 
     "action.takeover": "Take over",
     "action.takeover_from": "Take over from {name}",
@@ -182,7 +183,7 @@ const STRINGS = {
     "conn_page.updated": "Updated {time}",
     "conn_page.failed": "Not updated: {detail}",
     "conn_page.total": "Total",
-    "conn_page.total_help": "across {n} node(s)",
+    "conn_page.total_help": { one: "on {n} node", other: "across {n} nodes" },
     "conn_page.nodes": "Nodes",
     "conn_page.node": "Node",
     "conn_page.this_node": "served this page",
@@ -210,6 +211,12 @@ const STRINGS = {
     "time.hours": "{n} h",
     "time.today": "Today",
     "time.yesterday": "Yesterday",
+    notices: {
+      human_requested: () => "The visitor asked for a human operator.",
+      operator_joined: ({ operator }) => (operator ? `${operator} joined the conversation.` : "An operator joined the conversation."),
+      assistant_returned: () => "The assistant is back in the conversation.",
+      conversation_closed: () => "The conversation was closed.",
+    },
   },
   ru: {
     title: "replyx — панель оператора",
@@ -269,10 +276,6 @@ const STRINGS = {
     "holder.nobody": "Пока никто",
     "holder.closed": "Диалог закрыт",
 
-    "system.requested": "Посетитель попросил оператора.",
-    "system.joined": "{name} подключается к диалогу.",
-    "system.released": "Диалог снова ведёт ассистент.",
-    "system.closed": "Диалог закрыт.",
     "sender.operator": "Оператор",
     "sender.assistant": "Ассистент",
     "sender.you": "Вы",
@@ -417,16 +420,14 @@ const STRINGS = {
     "time.hours": "{n} ч",
     "time.today": "Сегодня",
     "time.yesterday": "Вчера",
+    notices: {
+      human_requested: () => "Посетитель попросил оператора.",
+      operator_joined: ({ operator }) => (operator ? `${operator} подключается к диалогу.` : "Оператор подключается к диалогу."),
+      assistant_returned: () => "Диалог снова ведёт ассистент.",
+      conversation_closed: () => "Диалог закрыт.",
+    },
   },
 };
-
-// The server writes handoff notices in English; they are shown in the interface language.
-const SYSTEM_NOTICES = [
-  [/^The visitor asked for a human operator\.$/, "system.requested"],
-  [/^(.+) joined the conversation\.$/, "system.joined"],
-  [/^The assistant is back in the conversation\.$/, "system.released"],
-  [/^The conversation was closed\.$/, "system.closed"],
-];
 
 const listeners = new Set();
 
@@ -436,18 +437,18 @@ function initial() {
   return (navigator.language || "en").toLowerCase().startsWith("ru") ? "ru" : "en";
 }
 
-let current = initial();
-document.documentElement.lang = current;
+const translator = new Translator(STRINGS, initial());
+document.documentElement.lang = translator.lang;
 
 /** The interface language code. */
 export function lang() {
-  return current;
+  return translator.lang;
 }
 
 /** Switch language, remember it, and let the app re-render. */
 export function setLang(code) {
-  if (!LANGS.includes(code) || code === current) return;
-  current = code;
+  if (!LANGS.includes(code) || code === translator.lang) return;
+  translator.lang = code;
   localStorage.setItem(LANG_KEY, code);
   document.documentElement.lang = code;
   for (const listener of listeners) listener(code);
@@ -458,19 +459,9 @@ export function onLangChange(listener) {
 }
 
 /** The string for a key in the current language, with {name} placeholders filled. */
-export function t(key, vars) {
-  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  if (!vars) return text;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
-}
+export const t = translator.t;
 
-/** A system message's text in the interface language (unknown texts stay as they are). */
-export function systemText(text) {
-  for (const [pattern, key] of SYSTEM_NOTICES) {
-    const match = pattern.exec(text);
-    if (match) return t(key, { name: match[1] || "" });
-  }
-  return text;
+/** A system message in the interface language, by its notice code (the server's text otherwise). */
+export function noticeText(message) {
+  return translator.notice(message);
 }
-
-export const STRING_KEYS = Object.keys(STRINGS.en);

@@ -1,12 +1,13 @@
 // The inbox: every dialog of the owner, kept live by the inbox socket and re-synced over
 // REST whenever that socket (re)connects, plus the list pane that shows it.
 
+import { CLOSE } from "../shared/closecodes.js";
+import { LiveSocket } from "../shared/socket.js";
 import { get, socketUrl } from "./api.js";
 import { h, icon, replace } from "./dom.js";
 import { avatarFor, preview, shortTime, visitorName } from "./format.js";
-import { systemText, t } from "./i18n.js";
+import { noticeText, t } from "./i18n.js";
 import { session } from "./session.js";
-import { LiveSocket, UNAUTHORIZED } from "./socket.js";
 
 export const FILTERS = ["active", "requested", "ai", "operator", "closed"];
 const FILTER_KEY = "replyx.filter";
@@ -28,10 +29,8 @@ export class InboxStore {
       onEvent: (event) => this.onEvent(event),
       onState: (state) => {
         this.connection = state;
+        if (state.state === "stopped" && state.code === CLOSE.UNAUTHORIZED) session.expire("expired");
         this.emit();
-      },
-      onTerminal: (code) => {
-        if (code === UNAUTHORIZED) session.expire("expired");
       },
     });
   }
@@ -115,7 +114,7 @@ export class InboxStore {
     if (event.type === "message") {
       const m = event.message;
       if (m.seq <= (dialog.last_message ? dialog.last_message.seq : 0)) return;
-      dialog.last_message = { seq: m.seq, sender: m.sender, text: m.text, created_at: m.created_at };
+      dialog.last_message = { seq: m.seq, sender: m.sender, text: m.text, created_at: m.created_at, notice: m.notice, args: m.args };
       dialog.last_seq = Math.max(dialog.last_seq, m.seq);
       dialog.updated_at = m.created_at;
       dialog.unread = Math.max(0, dialog.last_seq - dialog.operator_read_seq);
@@ -300,7 +299,7 @@ export class InboxList {
             "span",
             { class: `item-preview${last && last.sender === "system" ? " preview-system" : ""}` },
             who ? h("span", { class: "preview-who" }, who) : null,
-            h("span", { class: "preview-text" }, last ? preview(last.sender === "system" ? systemText(last.text) : last.text) : t("inbox.no_messages")),
+            h("span", { class: "preview-text" }, last ? preview(last.sender === "system" ? noticeText(last) : last.text) : t("inbox.no_messages")),
           ),
           h(
             "span",
@@ -334,9 +333,9 @@ export function statusChip(status) {
   return h("span", { class: `chip chip-${status}`, dataset: { status } }, t(`status.${status}`));
 }
 
-/** Fill a connection indicator from a LiveSocket state. */
+/** Fill a connection indicator from a LiveSocket state (idle: stopped by the panel itself). */
 export function renderConnection(el, connection) {
-  const state = connection.state;
+  const state = connection.state === "idle" ? "stopped" : connection.state;
   el.className = `live-dot live-${state}`;
   let label = t("conn.live");
   if (state === "connecting") label = t("conn.connecting");

@@ -17,14 +17,14 @@
       close: "Close chat",
       chat: "Chat",
       dismiss: "Dismiss",
-      unread: (n) => (n === 1 ? "1 unread message" : n + " unread messages"),
+      unread: { one: "{n} unread message", other: "{n} unread messages" },
     },
     ru: {
       open: "Открыть чат",
       close: "Закрыть чат",
       chat: "Чат",
       dismiss: "Скрыть",
-      unread: (n) => n + " " + ruPlural(n, "непрочитанное сообщение", "непрочитанных сообщения", "непрочитанных сообщений"),
+      unread: { one: "{n} непрочитанное сообщение", few: "{n} непрочитанных сообщения", many: "{n} непрочитанных сообщений" },
     },
   };
 
@@ -103,12 +103,11 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
 @media (prefers-reduced-motion: reduce) { .panel, .launcher, .launcher svg, .preview { transition: none !important; animation: none !important; } }
 `;
 
-  function ruPlural(n, one, few, many) {
-    const mod10 = n % 10;
-    const mod100 = n % 100;
-    if (mod10 === 1 && mod100 !== 11) return one;
-    if (mod10 >= 2 && mod10 <= 4 && (mod100 < 12 || mod100 > 14)) return few;
-    return many;
+  // The loader is one classic script on the host page, so it cannot import shared/i18n.js;
+  // it asks the browser for the same CLDR plural rules.
+  function countText(lang, forms, n) {
+    const form = forms[new Intl.PluralRules(lang).select(n)] || forms.other || forms.many;
+    return form.replace("{n}", String(n));
   }
 
   function findScript() {
@@ -274,7 +273,7 @@ iframe { display: block; width: 100%; height: 100%; border: 0; margin: 0; paddin
       if (!badge) return;
       badge.textContent = count > 99 ? "99+" : String(count);
       box.classList.toggle("has-unread", count > 0);
-      live.textContent = count > 0 ? t.unread(count) : "";
+      live.textContent = count > 0 ? countText(lang, t.unread, count) : "";
       if (count === 0) preview.classList.remove("show");
       else if (grew && !open && latest && typeof latest.text === "string") {
         const body = latest.text.length > PREVIEW_CHARS ? latest.text.slice(0, PREVIEW_CHARS - 1) + "…" : latest.text;

@@ -70,15 +70,14 @@ export class VisitorApi {
     });
   }
 
-  /** The dialog's socket URL: wss:// on https pages, ws:// on http, on this page's own host. */
-  socketUrl(session, since) {
+  /** The dialog's socket URL: wss:// on https pages, ws:// on http, on this page's own host (the socket adds `since`). */
+  socketUrl(session) {
     const target = url(`ws/${this.mode}/dialogs/${session.dialogId}`);
     target.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams();
     if (this.mode === "site") query.set("site_token", this.siteToken);
     else query.set("assistant_id", String(this.assistantId));
     query.set("guest_token", session.guestToken);
-    query.set("since", String(since));
     target.search = query.toString();
     return target.href;
   }

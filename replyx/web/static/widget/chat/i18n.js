@@ -1,14 +1,8 @@
-// Interface text of the chat in English and Russian, and the rules for choosing one.
+// The chat's dictionaries in English and Russian, and the rule for choosing one (shared/i18n.js translates).
 
-function ruPlural(n, one, few, many) {
-  const mod10 = n % 10;
-  const mod100 = n % 100;
-  if (mod10 === 1 && mod100 !== 11) return one;
-  if (mod10 >= 2 && mod10 <= 4 && (mod100 < 12 || mod100 > 14)) return few;
-  return many;
-}
+import { Translator } from "../../shared/i18n.js";
 
-const TEXT = {
+const DICTIONARIES = {
   en: {
     chat: "Chat",
     assistant: "Assistant",
@@ -16,7 +10,7 @@ const TEXT = {
     you: "You:",
     statusAi: "Online · replies instantly",
     statusRequested: "Waiting for an operator…",
-    statusOperator: (name) => (name ? `${name} · Support` : "Operator · Support"),
+    statusOperator: ({ name }) => (name ? `${name} · Support` : "Operator · Support"),
     statusClosed: "Conversation ended",
     statusUnavailable: "Chat unavailable",
     connecting: "Connecting…",
@@ -33,11 +27,7 @@ const TEXT = {
     sent: "Sent",
     seen: "Seen",
     failed: "Not sent. Tap to retry",
-    typing: (who) => `${who} is typing…`,
-    joined: (name) => (name ? `An operator joined: ${name}` : "An operator joined"),
-    requested: "We have called an operator. They will join shortly.",
-    back: "The assistant is back in the conversation",
-    closed: "The conversation has ended",
+    typing: "{who} is typing…",
     newChat: "Start a new conversation",
     ended: "Need anything else?",
     intro: "We usually answer right away, and a person joins whenever you ask.",
@@ -45,12 +35,15 @@ const TEXT = {
     forbidden: "This chat is not available on this website.",
     notFound: "This conversation no longer exists.",
     unavailable: "This chat is not available.",
-    tooLong: (max) => `The message is too long (at most ${max} characters).`,
+    tooLong: "The message is too long (at most {max} characters).",
     rateLimited: "You are sending messages too fast. We will send them in a moment.",
     powered: "Powered by",
-    today: "Today",
-    yesterday: "Yesterday",
-    unread: (n) => (n === 1 ? "1 new message" : `${n} new messages`),
+    notices: {
+      human_requested: () => "We have called an operator. They will join shortly.",
+      operator_joined: ({ operator }) => (operator ? `An operator joined: ${operator}` : "An operator joined"),
+      assistant_returned: () => "The assistant is back in the conversation",
+      conversation_closed: () => "The conversation has ended",
+    },
   },
   ru: {
     chat: "Чат",
@@ -59,7 +52,7 @@ const TEXT = {
     you: "Вы:",
     statusAi: "Онлайн · отвечаем сразу",
     statusRequested: "Ждём оператора…",
-    statusOperator: (name) => (name ? `${name} · Поддержка` : "Оператор · Поддержка"),
+    statusOperator: ({ name }) => (name ? `${name} · Поддержка` : "Оператор · Поддержка"),
     statusClosed: "Диалог завершён",
     statusUnavailable: "Чат недоступен",
     connecting: "Подключаемся…",
@@ -76,11 +69,7 @@ const TEXT = {
     sent: "Отправлено",
     seen: "Прочитано",
     failed: "Не отправлено. Нажмите, чтобы повторить",
-    typing: (who) => `${who} печатает…`,
-    joined: (name) => (name ? `Оператор подключился: ${name}` : "Оператор подключился"),
-    requested: "Мы позвали оператора, он скоро подключится.",
-    back: "Ассистент снова в диалоге",
-    closed: "Диалог завершён",
+    typing: "{who} печатает…",
     newChat: "Начать новый диалог",
     ended: "Нужно что-то ещё?",
     intro: "Обычно отвечаем сразу, а по вашей просьбе подключится человек.",
@@ -88,12 +77,15 @@ const TEXT = {
     forbidden: "Чат недоступен на этом сайте.",
     notFound: "Этот диалог больше не существует.",
     unavailable: "Чат недоступен.",
-    tooLong: (max) => `Сообщение слишком длинное (не больше ${max} символов).`,
+    tooLong: "Сообщение слишком длинное (не больше {max} символов).",
     rateLimited: "Вы отправляете сообщения слишком часто. Отправим их через мгновение.",
     powered: "Работает на",
-    today: "Сегодня",
-    yesterday: "Вчера",
-    unread: (n) => `${n} ${ruPlural(n, "новое сообщение", "новых сообщения", "новых сообщений")}`,
+    notices: {
+      human_requested: () => "Мы позвали оператора, он скоро подключится.",
+      operator_joined: ({ operator }) => (operator ? `Оператор подключился: ${operator}` : "Оператор подключился"),
+      assistant_returned: () => "Ассистент снова в диалоге",
+      conversation_closed: () => "Диалог завершён",
+    },
   },
 };
 
@@ -104,30 +96,7 @@ export function pickLang(configured) {
   return wanted.toLowerCase().startsWith("ru") ? "ru" : "en";
 }
 
-/** The interface text of one language. */
-export function texts(lang) {
-  return TEXT[lang] || TEXT.en;
-}
-
-// The server writes handoff notices in English; show them in the visitor's language.
-const SYSTEM_NOTICES = [
-  [/^The visitor asked for a human operator\.$/, (t) => t.requested],
-  [/^(.*) joined the conversation\.$/, (t, m) => t.joined(m[1] === "None" ? "" : m[1])],
-  [/^The assistant is back in the conversation\.$/, (t) => t.back],
-  [/^The conversation was closed\.$/, (t) => t.closed],
-];
-
-/** The text of a system message in the interface language (unknown notices stay as sent). */
-export function systemNotice(t, text) {
-  for (const [pattern, render] of SYSTEM_NOTICES) {
-    const match = pattern.exec(text);
-    if (match) return render(t, match);
-  }
-  return text;
-}
-
-/** The operator's name from an "X joined the conversation." notice, or "". */
-export function joinedName(text) {
-  const match = /^(.*) joined the conversation\.$/.exec(text);
-  return match && match[1] !== "None" ? match[1] : "";
+/** The chat's translator for one language: t(key, vars) and notice(message). */
+export function translator(lang) {
+  return new Translator(DICTIONARIES, lang);
 }

@@ -8,11 +8,14 @@
 // socket is ready (again after every reconnect), and replaced in place by the
 // server's echo; the server stores a client_id once, so resending never duplicates.
 
+import { CatchUp } from "../../shared/catchup.js";
+import { CLOSE } from "../../shared/closecodes.js";
+import { ConnectError, LiveSocket } from "../../shared/socket.js";
+import { Timeline } from "../../shared/timeline.js";
 import { HttpError, VisitorApi } from "./api.js";
-import { ChatSocket, ConnectError } from "./connection.js";
-import { joinedName, pickLang, systemNotice, texts } from "./i18n.js";
+import { pickLang, translator } from "./i18n.js";
+import { Outbox } from "./outbox.js";
 import { SessionStore } from "./storage.js";
-import { Outbox, Timeline } from "./timeline.js";
 import { ChatView } from "./view.js";
 
 // A sent message without an echo for this long is sent again (the client_id makes that safe).
@@ -32,7 +35,8 @@ const BANNER_DELAY_MS = 900;
 
 const config = readConfig();
 const lang = pickLang(config.lang);
-const t = texts(lang);
+const tr = translator(lang);
+const t = tr.t;
 const embedded = window.parent !== window;
 const layout = embedded ? config.layout || "floating" : "page";
 // The real parent's origin where the browser tells it; otherwise what the loader passed.
@@ -53,14 +57,12 @@ const state = {
   session: null, // {dialogId, guestToken, fromStorage, confirmed}
   status: "ai",
   operatorName: "",
-  ready: false, // the current socket has delivered its replay and `ready`
-  everReady: false,
+  everReady: false, // some socket has delivered its replay and `ready`: later trouble is "reconnecting"
   open: layout !== "floating", // the panel is visible on the host page
   readSeq: 0,
   sentReadSeq: 0,
   operatorReadSeq: 0,
   fatal: 0,
-  gapFetching: false,
   pausedUntil: 0,
   postedUnread: -1,
 };
@@ -68,7 +70,14 @@ let opening = null;
 let typingSentAt = 0;
 let typingTimer = null;
 
-const socket = new ChatSocket({ connectUrl, onFrame, onState });
+const socket = new LiveSocket({ url: connectUrl, since: () => timeline.lastSeq, onEvent: onFrame, onState });
+const catchUp = new CatchUp({
+  timeline,
+  fetchRange: (since, until) => (state.session ? api.messages(state.session, since, until) : Promise.resolve([])),
+  deliver: (messages) => messages.forEach(receive),
+  // The range could not be fetched: a new socket's replay brings it instead.
+  onStuck: () => socket.reconnect(),
+});
 
 function readConfig() {
   try {
@@ -83,8 +92,8 @@ function toParent(message) {
 }
 
 function label(sender) {
-  if (sender === "operator") return state.operatorName || t.operator;
-  if (sender === "assistant") return config.name || t.assistant;
+  if (sender === "operator") return state.operatorName || t("operator");
+  if (sender === "assistant") return config.name || t("assistant");
   return "";
 }
 
@@ -97,8 +106,8 @@ function adopt(record, fromStorage) {
 
 function connectError(error) {
   if (error instanceof HttpError && error.terminal) {
-    const code = { 401: 4001, 403: 4003, 404: 4004 }[error.status] || 4003;
-    return new ConnectError(error.message, { terminal: true, code });
+    const code = { 401: CLOSE.UNAUTHORIZED, 404: CLOSE.NOT_FOUND }[error.status] || CLOSE.FORBIDDEN;
+    return new ConnectError(error.message, code);
   }
   return new ConnectError(String((error && error.message) || error));
 }
@@ -131,21 +140,21 @@ function ensureSession() {
 
 async function connectUrl() {
   const session = await ensureSession();
-  return api.socketUrl(session, timeline.lastSeq);
+  return api.socketUrl(session);
 }
 
 /** Back to "no dialog yet": the greeting, an empty list, a fresh socket on the next message. */
 function resetConversation() {
   store.save({ dialogId: null, guestToken: null, readSeq: 0 });
   state.session = null;
-  state.ready = false;
   state.everReady = false;
   state.readSeq = state.sentReadSeq = state.operatorReadSeq = 0;
   state.operatorName = "";
   state.fatal = 0;
+  catchUp.cancel();
   timeline.reset();
   outbox.clear();
-  socket.reset();
+  socket.stop();
   view.clear();
   view.hideNotice();
   view.setConnection("");
@@ -157,11 +166,11 @@ function resetConversation() {
 
 // ---- socket events -------------------------------------------------------
 
-function onState(socketState, code) {
-  if (socketState !== "open") state.ready = false;
+function onState({ state: socketState, code }) {
   if (socketState === "stopped") return stopped(code);
   if (socketState === "idle") return view.setConnection("");
-  if (socketState === "waiting" || socketState === "connecting" || socketState === "open") {
+  // "live" is drawn by onReady, which the `ready` event reaches next.
+  if (socketState === "retrying" || socketState === "connecting") {
     const kind = !navigator.onLine ? "offline" : state.everReady ? "reconnecting" : "connecting";
     view.setConnection(kind, BANNER_DELAY_MS);
   }
@@ -169,7 +178,7 @@ function onState(socketState, code) {
 
 function stopped(code) {
   const session = state.session;
-  if ((code === 4003 || code === 4004) && session && session.fromStorage && !session.confirmed) {
+  if ((code === CLOSE.FORBIDDEN || code === CLOSE.NOT_FOUND) && session && session.fromStorage && !session.confirmed) {
     // The stored dialog is gone or its credential is stale: carry on as a new visitor.
     const pending = [...outbox.items.values()];
     resetConversation();
@@ -184,8 +193,8 @@ function stopped(code) {
   view.setConnection("");
   view.hideTyping();
   view.setStatus("unavailable", "", config.name);
-  const text = { 4001: t.unauthorized, 4003: t.forbidden, 4004: t.notFound }[code] || t.unavailable;
-  view.showNotice(text, code === 4004 ? { label: t.newChat, run: resetConversation } : null);
+  const key = { [CLOSE.UNAUTHORIZED]: "unauthorized", [CLOSE.FORBIDDEN]: "forbidden", [CLOSE.NOT_FOUND]: "notFound" }[code];
+  view.showNotice(t(key || "unavailable"), code === CLOSE.NOT_FOUND ? { label: t("newChat"), run: resetConversation } : null);
   for (const item of outbox.items.values()) view.setPendingState(item.clientId, true);
 }
 
@@ -214,7 +223,7 @@ function receive(message) {
     updateUnread();
     markRead();
   }
-  if (gap) fillGap(gap);
+  if (gap) catchUp.fill(gap);
 }
 
 function show(message) {
@@ -222,9 +231,8 @@ function show(message) {
   // A streamed answer's stored message carries the stream's id as its client_id.
   if (message.client_id && message.sender !== "user") view.dropDraft(message.client_id);
   if (message.sender === "system") {
-    const name = joinedName(message.text);
-    if (name) state.operatorName = name;
-    view.notice(message, systemNotice(t, message.text));
+    if (message.notice === "operator_joined" && message.args && message.args.operator) state.operatorName = message.args.operator;
+    view.notice(message, tr.notice(message));
     return;
   }
   if (message.sender !== "user") view.hideTyping();
@@ -237,37 +245,14 @@ function show(message) {
   }
 }
 
-/** Fetch a range the socket skipped over REST; if that fails, a reconnect replays it instead. */
-async function fillGap(gap = timeline.gap()) {
-  if (state.gapFetching || !state.session || !gap) return;
-  state.gapFetching = true;
-  const before = timeline.lastSeq;
-  try {
-    const messages = await api.messages(state.session, gap.since, gap.until);
-    for (const message of messages) receive(message);
-  } catch {
-    // Handled below: no progress means reconnect.
-  } finally {
-    state.gapFetching = false;
-  }
-  // Only early messages waiting on the range justify a reconnect (never a loop on `ready`).
-  const left = timeline.gap();
-  if (left) {
-    if (timeline.lastSeq > before) fillGap(left);
-    else socket.reconnect();
-  }
-}
-
 function onReady(frame) {
-  state.ready = true;
   state.everReady = true;
   state.sentReadSeq = 0;
   state.session.confirmed = true;
-  socket.healthy();
   view.setConnection("");
   setStatus(frame.status);
   if (Number.isInteger(frame.last_seq) && frame.last_seq > timeline.lastSeq) {
-    fillGap({ since: timeline.lastSeq, until: frame.last_seq });
+    catchUp.fill({ since: timeline.lastSeq, until: frame.last_seq });
   }
   outbox.requeue();
   flush();
@@ -298,7 +283,7 @@ function onError(frame) {
   if (frame.code === "rate_limited") {
     outbox.requeue();
     state.pausedUntil = Date.now() + RATE_LIMIT_PAUSE_MS;
-    view.toast(t.rateLimited);
+    view.toast(t("rateLimited"));
     return;
   }
   if (frame.code === "unavailable") {
@@ -310,7 +295,7 @@ function onError(frame) {
   if (!item) return;
   item.state = "failed";
   view.setPendingState(item.clientId, true);
-  if (frame.code === "too_long") view.toast(t.tooLong(config.maxLength));
+  if (frame.code === "too_long") view.toast(t("tooLong", { max: config.maxLength }));
   else if (frame.code === "dialog_closed") setStatus("closed");
 }
 
@@ -321,14 +306,14 @@ function setStatus(status, operatorName) {
   if (operatorName) state.operatorName = operatorName;
   if (state.fatal) return;
   view.setStatus(status, state.operatorName, config.name);
-  if (status === "closed") view.showNotice(t.ended, { label: t.newChat, run: resetConversation });
+  if (status === "closed") view.showNotice(t("ended"), { label: t("newChat"), run: resetConversation });
   else view.hideNotice();
 }
 
 // ---- sending ---------------------------------------------------------------
 
 function flush() {
-  if (!state.ready || Date.now() < state.pausedUntil) return;
+  if (!socket.live || Date.now() < state.pausedUntil) return;
   const now = Date.now();
   for (const item of outbox.due(now, RESEND_AFTER_MS)) {
     if (!socket.send({ type: "message", text: item.text, client_id: item.clientId })) return;
@@ -342,7 +327,7 @@ function submit() {
   const text = view.input.value.trim();
   if (!text || state.fatal || state.status === "closed") return;
   if (config.maxLength && text.length > config.maxLength) {
-    view.toast(t.tooLong(config.maxLength));
+    view.toast(t("tooLong", { max: config.maxLength }));
     return;
   }
   view.input.value = "";
@@ -365,7 +350,7 @@ function retry(clientId) {
 
 function typed() {
   view.autosize();
-  if (!state.ready) return;
+  if (!socket.live) return;
   const now = Date.now();
   if (view.input.value.trim() && now - typingSentAt > TYPING_EVERY_MS) {
     if (socket.send({ type: "typing", state: "start" })) typingSentAt = now;
@@ -389,7 +374,7 @@ async function askForHuman() {
     const answer = await api.handoff(session);
     if (answer && answer.status) setStatus(answer.status);
   } catch {
-    view.toast(t.humanFailed);
+    view.toast(t("humanFailed"));
   } finally {
     button.disabled = false;
   }
@@ -408,7 +393,7 @@ function markRead() {
     state.readSeq = timeline.lastSeq;
     store.save({ readSeq: state.readSeq });
   }
-  if (state.ready && state.readSeq > state.sentReadSeq && socket.send({ type: "read", seq: state.readSeq })) {
+  if (socket.live && state.readSeq > state.sentReadSeq && socket.send({ type: "read", seq: state.readSeq })) {
     state.sentReadSeq = state.readSeq;
   }
   updateUnread();
@@ -455,7 +440,7 @@ function start() {
   window.addEventListener("message", onParentMessage);
   if (config.error) {
     view.setStatus("unavailable", "", config.name);
-    view.showNotice(t.unavailable, null);
+    view.showNotice(t("unavailable"), null);
     toParent({ type: "ready" });
     return;
   }
@@ -482,7 +467,7 @@ function start() {
     if (state.session) view.setConnection("offline");
   });
   window.addEventListener("online", () => {
-    if (state.session && !state.ready) view.setConnection("reconnecting");
+    if (state.session && !socket.live) view.setConnection("reconnecting");
   });
   setInterval(flush, FLUSH_EVERY_MS);
 

@@ -92,27 +92,27 @@ export class ChatView {
   /** Static labels, the title and the layout. */
   setup({ name, layout, maxLength, color }) {
     const t = this.t;
-    const title = name || t.chat;
+    const title = name || t("chat");
     document.title = title;
     this.$("app").dataset.layout = layout;
     this.$("title").textContent = title;
     this.$("avatar-letter").textContent = initial(title);
     this.$("intro-letter").textContent = initial(title);
     this.$("intro-title").textContent = title;
-    this.$("intro-text").textContent = t.intro;
-    this.log.setAttribute("aria-label", t.messages);
-    this.$("input-label").textContent = t.inputLabel;
-    this.input.placeholder = t.placeholder;
+    this.$("intro-text").textContent = t("intro");
+    this.log.setAttribute("aria-label", t("messages"));
+    this.$("input-label").textContent = t("inputLabel");
+    this.input.placeholder = t("placeholder");
     if (maxLength) this.input.maxLength = maxLength;
-    this.sendButton.setAttribute("aria-label", t.send);
-    this.sendButton.title = t.send;
-    this.$("human-text").textContent = t.human;
+    this.sendButton.setAttribute("aria-label", t("send"));
+    this.sendButton.title = t("send");
+    this.$("human-text").textContent = t("human");
     const close = this.$("close");
-    close.setAttribute("aria-label", t.close);
-    close.title = t.close;
+    close.setAttribute("aria-label", t("close"));
+    close.title = t("close");
     close.hidden = layout !== "floating";
     const brand = this.$("brand");
-    brand.textContent = `${t.powered} `;
+    brand.textContent = `${t("powered")} `;
     brand.append(node("strong", "", "replyx"));
     if (color) {
       document.documentElement.style.setProperty("--accent", color);
@@ -170,7 +170,7 @@ export class ChatView {
     const meta = node("span", "meta");
     bubble.append(body, meta);
     row.append(bubble);
-    if (mine) row.prepend(node("span", "sr-only", `${this.t.you || ""}`));
+    if (mine) row.prepend(node("span", "sr-only", this.t("you")));
     return row;
   }
 
@@ -188,7 +188,7 @@ export class ChatView {
     if (row.classList.contains("me")) {
       const mark = node("span", "mark");
       const names = { pending: "clock", sent: "check", seen: "checks", failed: "alert" };
-      const labels = { pending: this.t.pending, sent: this.t.sent, seen: this.t.seen, failed: this.t.failed };
+      const labels = { pending: this.t("pending"), sent: this.t("sent"), seen: this.t("seen"), failed: this.t("failed") };
       mark.append(icon(names[state]), node("span", "sr-only", labels[state]));
       meta.append(mark);
     }
@@ -274,7 +274,7 @@ export class ChatView {
       row.classList.add("pending");
       row.dataset.clientId = item.clientId;
       this.setMeta(row, null, "pending");
-      const retry = node("button", "retry", this.t.failed);
+      const retry = node("button", "retry", this.t("failed"));
       retry.type = "button";
       retry.addEventListener("click", () => onRetry(item.clientId));
       row.append(retry);
@@ -313,7 +313,7 @@ export class ChatView {
       if (Number(row.dataset.seq) <= seq) {
         row.classList.add("seen");
         const mark = row.querySelector(".mark");
-        if (mark) mark.replaceChildren(icon("checks"), node("span", "sr-only", this.t.seen));
+        if (mark) mark.replaceChildren(icon("checks"), node("span", "sr-only", this.t("seen")));
       }
     }
   }
@@ -325,7 +325,7 @@ export class ChatView {
 
   showTyping(who, autoHideMs) {
     clearTimeout(this.typingTimer);
-    this.$("typing-text").textContent = this.t.typing(who);
+    this.$("typing-text").textContent = this.t("typing", { who });
     this.keepingBottom(() => {
       this.typingRow.hidden = false;
     });
@@ -341,16 +341,16 @@ export class ChatView {
   setStatus(status, operatorName, assistantName) {
     const t = this.t;
     const text = {
-      ai: t.statusAi,
-      requested: t.statusRequested,
-      operator: t.statusOperator(operatorName),
-      closed: t.statusClosed,
-      unavailable: t.statusUnavailable,
+      ai: t("statusAi"),
+      requested: t("statusRequested"),
+      operator: t("statusOperator", { name: operatorName }),
+      closed: t("statusClosed"),
+      unavailable: t("statusUnavailable"),
     }[status];
-    this.$("subtitle").textContent = text || t.statusAi;
+    this.$("subtitle").textContent = text || t("statusAi");
     this.$("app").dataset.status = status;
     this.$("actions").hidden = status !== "ai";
-    const face = status === "operator" && operatorName ? operatorName : assistantName || t.chat;
+    const face = status === "operator" && operatorName ? operatorName : assistantName || t("chat");
     this.$("avatar-letter").textContent = initial(face);
   }
 
@@ -365,7 +365,7 @@ export class ChatView {
       return;
     }
     const show = () => {
-      this.conn.textContent = this.t[kind];
+      this.conn.textContent = this.t(kind);
       this.conn.classList.add("show");
     };
     // A kind already on screen changes at once; a new trouble waits out the delay first.
