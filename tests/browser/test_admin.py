@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -464,6 +465,127 @@ def test_heartbeat_is_answered_and_a_seq_gap_is_filled_over_rest(
         visitor_says(server, visitor, "Did you get that?")
         expect(user_bodies).to_have_text(["First question", "Lost on the way", "Did you get that?"])
         assert any(f"since={lost['seq'] - 1}" in url and f"until={lost['seq']}" in url for url in gap_fetches)
+        seqs = page.locator(".history .msg[data-seq]").evaluate_all("els => els.map(e => Number(e.dataset.seq))")
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        context.close()
+
+
+def test_notices_are_shown_by_code_in_the_interface_language(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """Handoff notices are translated from their code and args; a code the panel does not know shows its text."""
+    email = f"anna-{uuid.uuid4().hex[:8]}@example.test"
+    password = uuid.uuid4().hex
+    server.cli(
+        "admin",
+        "add-operator",
+        "--owner",
+        panel_owner.email,
+        "--email",
+        email,
+        "--password",
+        password,
+        "--name",
+        "Анна",
+    )
+    anna = Owner(email, password, "")
+    visitor = open_dialog(server.url, shop)
+    visitor_says(server, visitor, "Позовите человека, пожалуйста")
+    httpx.post(f"{server.url}/api/site/dialogs/{visitor.dialog_id}/handoff", headers=visitor.headers).raise_for_status()
+    context, page = new_page(browser)
+    sockets_of_page: list[WebSocketRoute] = []
+
+    def dialog_socket(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()
+        sockets_of_page.append(ws)
+
+    try:
+        page.route_web_socket(re.compile(rf"/ws/dialogs/{visitor.dialog_id}\b"), dialog_socket)
+        log_in(page, server, anna, f"#/inbox/{visitor.dialog_id}")
+        notices = page.locator(".history .msg-system .msg-body")
+        expect(notices).to_have_text(["The visitor asked for a human operator."])
+        page.click(".rail .lang-switch [data-lang=ru]")
+        expect(notices).to_have_text(["Посетитель попросил оператора."])
+
+        page.click(".convo-actions [data-action=takeover]")
+        expect(notices.last).to_have_text("Анна подключается к диалогу.")
+        page.click(".convo-actions [data-action=release]")
+        expect(notices.last).to_have_text("Диалог снова ведёт ассистент.")
+        page.click(".convo-actions [data-action=close]")
+        expect(notices).to_have_text(
+            [
+                "Посетитель попросил оператора.",
+                "Анна подключается к диалогу.",
+                "Диалог снова ведёт ассистент.",
+                "Диалог закрыт.",
+            ]
+        )
+        codes = page.locator(".history .msg-system").evaluate_all("els => els.map(e => e.dataset.notice)")
+        assert codes == ["human_requested", "operator_joined", "assistant_returned", "conversation_closed"]
+
+        # What a later release may send: a code this panel does not know, and a system line without one.
+        stored = httpx.get(f"{server.url}/api/dialogs/{visitor.dialog_id}/messages", headers=panel_owner.headers)
+        last_seq = stored.json()["messages"][-1]["seq"]
+        for seq, extra in ((last_seq + 1, {"notice": "from_the_future", "args": {"x": 1}}), (last_seq + 2, {})):
+            message = {"id": 0, "seq": seq, "sender": "system", "text": f"Fallback line {seq}.", "client_id": None}
+            message["created_at"] = stored.json()["messages"][-1]["created_at"]
+            event = {"type": "message", "dialog_id": visitor.dialog_id, "message": {**message, **extra}}
+            sockets_of_page[-1].send(json.dumps(event))
+        expect(notices.last).to_have_text(f"Fallback line {last_seq + 2}.")
+        expect(notices.nth(4)).to_have_text(f"Fallback line {last_seq + 1}.")
+    finally:
+        context.close()
+
+
+def test_the_panel_shows_messages_in_seq_order_and_fetches_a_gap_before_a_later_message(
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+) -> None:
+    """A message that arrives early waits in the timeline until the one before it is fetched over REST."""
+    visitor = open_dialog(server.url, shop)
+    httpx.post(
+        f"{server.url}/api/dialogs/{visitor.dialog_id}/takeover", headers=panel_owner.headers
+    ).raise_for_status()  # the assistant stays quiet, so only these messages take seqs
+    visitor_says(server, visitor, "First")
+    context, page = new_page(browser)
+    sockets_of_page: list[WebSocketRoute] = []
+    held: list[str | bytes] = []
+    forwarded: list[str] = []
+    gap_requests: list[Route] = []
+
+    def dialog_socket(ws: WebSocketRoute) -> None:
+        upstream = ws.connect_to_server()
+        sockets_of_page.append(ws)
+        ws.on_message(lambda message: upstream.send(message))
+
+        def to_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"text":"Second"' in message:
+                held.append(message)  # delivered late, after the gap was filled from REST
+                return
+            forwarded.append(str(message))
+            ws.send(message)
+
+        upstream.on_message(to_page)
+
+    try:
+        page.route_web_socket(re.compile(rf"/ws/dialogs/{visitor.dialog_id}\b"), dialog_socket)
+        gap_url = re.compile(rf"/api/dialogs/{visitor.dialog_id}/messages\?.*until=")
+        page.route(gap_url, lambda route: gap_requests.append(route))
+        log_in(page, server, panel_owner, f"#/inbox/{visitor.dialog_id}")
+        bodies = page.locator(".history .msg-user .msg-body")
+        expect(bodies).to_have_text(["First"])
+
+        second = visitor_says(server, visitor, "Second")
+        visitor_says(server, visitor, "Third")
+        _wait_until(lambda: bool(gap_requests) and any('"text":"Third"' in f for f in forwarded), page)
+        assert f"since={second['seq'] - 1}&until={second['seq']}" in gap_requests[0].request.url
+        expect(bodies).to_have_text(["First"])  # "Third" waits for the seq before it
+
+        gap_requests[0].continue_()
+        expect(bodies).to_have_text(["First", "Second", "Third"])
+        sockets_of_page[-1].send(held[0])  # the lost event turns up after all: shown once
+        visitor_says(server, visitor, "Fourth")
+        expect(bodies).to_have_text(["First", "Second", "Third", "Fourth"])
         seqs = page.locator(".history .msg[data-seq]").evaluate_all("els => els.map(e => Number(e.dataset.seq))")
         assert seqs == list(range(1, len(seqs) + 1))
     finally:

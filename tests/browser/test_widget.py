@@ -561,6 +561,48 @@ def test_keyboard_aria_and_russian_interface(
     expect(launcher).to_be_focused()
 
 
+def test_handoff_notices_show_in_russian_with_the_operators_name(
+    server: ReplyxProcess, widget_owner: Owner, site: HostSite, page: Page
+) -> None:
+    email = f"anna-{uuid.uuid4().hex[:6]}@example.test"
+    password = uuid.uuid4().hex
+    server.cli(
+        "admin",
+        "add-operator",
+        "--owner",
+        widget_owner.email,
+        "--email",
+        email,
+        "--password",
+        password,
+        "--name",
+        "Анна",
+    )
+    anna = login(server.url, email, password)
+    assistant = create_assistant(server.url, widget_owner, name="Лавка", allowed_domains=[site.domain])
+    page.goto(site.add(host_page(f"{server.url}/widget.js", site_token=assistant["site_token"], lang="ru")))
+    frame = open_widget(page)
+    send(frame, "Здравствуйте")
+    expect(frame.locator("li.me.pending")).to_have_count(0, timeout=WAIT_MS)
+    dialog = find_dialog(server.url, widget_owner, assistant["id"])
+
+    take_over(server.url, anna, dialog["id"])
+    notices = frame.locator("li.system .pill")
+    expect(notices.last).to_have_text("Оператор подключился: Анна", timeout=WAIT_MS)
+    expect(frame.locator("#subtitle")).to_have_text("Анна · Поддержка")
+    httpx.post(f"{server.url}/api/dialogs/{dialog['id']}/release", headers=anna.headers).raise_for_status()
+    expect(notices.last).to_have_text("Ассистент снова в диалоге", timeout=WAIT_MS)
+
+    # After a reload the notices come from the replay, still by code, and the name from its args.
+    take_over(server.url, anna, dialog["id"])
+    page.reload()
+    frame = open_widget(page)
+    expect(frame.locator("li.system .pill")).to_have_text(
+        ["Оператор подключился: Анна", "Ассистент снова в диалоге", "Оператор подключился: Анна"], timeout=WAIT_MS
+    )
+    expect(frame.locator("#subtitle")).to_have_text("Анна · Поддержка")
+
+
 def test_inline_mode_fills_its_container_in_the_browser_language(
     server: ReplyxProcess, widget_owner: Owner, site: HostSite, browser: Browser, artifacts: Path
 ) -> None:
