@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 
-from replyx import __version__, memory
+from replyx import __version__, memory, wire
 from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_required, visitor
 from replyx.assistant.answering import create_responder
 from replyx.broker import create_broker
@@ -60,14 +60,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.effective_database_url)
     sessions = create_session_factory(engine)
     hub = Hub(node_id=_node_id(settings), fetch_messages=lambda d, s: list_messages(ctx, dialog_id=d, since=s))
-    broker = create_broker(settings.broker_url, on_message=hub.dispatch, on_reconnect=hub.resync)
+    broker = create_broker(
+        settings.broker_url, on_message=hub.dispatch, on_reconnect=hub.resync, is_feed=wire.is_feed_topic
+    )
     hub.bind(broker)
     ctx = ChatContext(
         settings=settings,
         sessions=sessions,
         broker=broker,
         limiter=SlidingWindowLimiter(settings.rate_limit_window),
-        writer=create_writer(engine, broker),
+        writer=create_writer(engine, broker, on_stored=hub.note_stored),
     )
     responder = create_responder(settings)
     ctx.responder = responder

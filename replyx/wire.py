@@ -9,6 +9,7 @@ delivers them; neither imports the other for it (docs/architecture.md).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -68,9 +69,17 @@ def message_event(dialog_id: int, message: dict[str, Any]) -> dict[str, Any]:
     return {"type": "message", "dialog_id": dialog_id, "message": message}
 
 
-def ready_event(dialog_id: int | None, last_seq: int, status: str | None) -> dict[str, Any]:
-    """Sent once per connection, after the replay."""
-    return {"type": "ready", "dialog_id": dialog_id, "last_seq": last_seq, "status": status}
+def ready_event(dialog_id: int | None, last_seq: int, status: str | None, **extra: Any) -> dict[str, Any]:
+    """Sent once per connection, after the replay; ``extra``: read positions, or the inbox's feed position."""
+    return {"type": "ready", "dialog_id": dialog_id, "last_seq": last_seq, "status": status, **extra}
+
+
+def resync_event(position: FeedPosition | None) -> dict[str, Any]:
+    """The inbox missed events it cannot be given: re-read the list, then go on from ``position``."""
+    event: dict[str, Any] = {"type": "resync"}
+    if position is not None:
+        event.update(offset=position.offset, epoch=position.epoch)
+    return event
 
 
 def typing_event(dialog_id: int, sender: str, state: str) -> dict[str, Any]:
@@ -134,6 +143,44 @@ def dialog_topic(dialog_id: int) -> str:
 def owner_topic(owner_id: int) -> str:
     """Broker topic of every event of an owner's dialogs (the inbox)."""
     return f"owner.{owner_id}"
+
+
+def is_feed_topic(topic: str) -> bool:
+    """Whether the topic is a feed: its events get a position and a history to resume from (the inbox)."""
+    return topic.startswith("owner.")
+
+
+@dataclass(frozen=True)
+class FeedPosition:
+    """Where a feed stands: its epoch, which changes when its history was lost, and its last offset."""
+
+    epoch: str
+    offset: int
+
+
+_FEED_PREFIX = '{"offset":'
+
+
+def stamp(data: str, position: FeedPosition) -> str:
+    """A feed's event with its position as its first two fields (the Redis broker builds the same text)."""
+    stamped = f'{_FEED_PREFIX}{position.offset},"epoch":"{position.epoch}",{data[1:]}'
+    event = getattr(data, "event", None)
+    if event is None:
+        return stamped
+    text = EventText(stamped)
+    text.event = {"offset": position.offset, "epoch": position.epoch, **event}
+    return text
+
+
+def unstamp(data: str) -> str:
+    """A stamped feed event's text as it was published, without its position."""
+    epoch_end = data.index('",', len(_FEED_PREFIX))
+    return "{" + data[epoch_end + 2 :]
+
+
+def feed_offset(data: str) -> int:
+    """The offset of a stamped feed event, read without parsing the rest."""
+    return int(data[len(_FEED_PREFIX) : data.index(",", len(_FEED_PREFIX))])
 
 
 def addressed(dialog_id: int, owner_id: int | None, event: dict[str, Any]) -> list[tuple[str, str]]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections import deque
 from typing import Any
 
-from replyx.broker.base import Broker
+from replyx import wire
+from replyx.broker.base import FEED_HISTORY, Broker
 from replyx.diagnostics import metrics
+from replyx.wire import FeedPosition
 
 
 class MemoryBroker(Broker):
@@ -17,6 +21,10 @@ class MemoryBroker(Broker):
         super().__init__(**kwargs)
         self._topics: set[str] = set()
         self._stats: dict[str, tuple[float, str]] = {}
+        # One epoch for the process's lifetime: a restart loses every feed's history.
+        self._epoch = uuid.uuid4().hex[:12]
+        self._feeds: dict[str, deque[str]] = {}
+        self._offsets: dict[str, int] = {}
 
     async def start(self) -> None:
         """Nothing to connect: always up."""
@@ -24,8 +32,28 @@ class MemoryBroker(Broker):
 
     async def publish(self, topic: str, data: str) -> None:
         """Deliver synchronously, so events leave in the order they were published."""
+        if self.is_feed(topic):
+            offset = self._offsets.get(topic, 0) + 1
+            self._offsets[topic] = offset
+            data = wire.stamp(data, FeedPosition(self._epoch, offset))
+            self._feeds.setdefault(topic, deque(maxlen=FEED_HISTORY)).append(data)
         if topic in self._topics:
             self.on_message(topic, data)
+
+    async def feed_position(self, topic: str) -> FeedPosition:
+        """The feed's last offset in this process's epoch."""
+        return FeedPosition(self._epoch, self._offsets.get(topic, 0))
+
+    async def feed_since(self, topic: str, since: FeedPosition) -> list[str] | None:
+        """The kept events after ``since``; None for another epoch or a position past what is kept."""
+        last = self._offsets.get(topic, 0)
+        if since.epoch != self._epoch or since.offset > last:
+            return None
+        kept = list(self._feeds.get(topic, ()))
+        first = last - len(kept) + 1
+        if since.offset + 1 < first:
+            return None
+        return kept[since.offset + 1 - first :]
 
     async def subscribe(self, topic: str) -> None:
         """Mark the topic as listened to."""

@@ -31,18 +31,20 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from replyx.broker.base import Broker, MessageHandler, ReconnectHandler
+from replyx.broker.base import FEED_HISTORY, FEED_TTL, Broker, MessageHandler, ReconnectHandler
 from replyx.diagnostics import metrics
+from replyx.wire import FeedPosition
 
 log = logging.getLogger("replyx.broker")
 
@@ -70,6 +72,28 @@ REPLAY_MARK = "\x1e"
 
 NODES_KEY = "nodes"
 NODE_KEY = "node:"
+FEED_KEY = "feed:"
+
+# Publishing to a feed: number the event, keep it in the feed's history and publish it, in one
+# step, so offsets follow the order in which Redis publishes. A feed whose keys expired (or were
+# lost with a Redis restart) starts over under a new epoch. KEYS: offset, epoch, history.
+# ARGV: channel, the event without its opening brace, history size, TTL in ms, a fresh epoch,
+# and the replay mark to put before the published copy ("" for a first publish).
+FEED_PUBLISH = """
+local epoch = redis.call('GET', KEYS[2])
+if (not epoch) or redis.call('EXISTS', KEYS[1]) == 0 then
+  epoch = ARGV[5]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+local offset = redis.call('INCR', KEYS[1])
+local event = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
+redis.call('RPUSH', KEYS[3], event)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[4]) end
+redis.call('PUBLISH', ARGV[1], ARGV[6] .. event)
+return offset
+"""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -81,8 +105,15 @@ def backoff_delay(attempt: int) -> float:
 class RedisBroker(Broker):
     """Fan-out through Redis pub/sub with outage handling; node figures in Redis keys with a TTL."""
 
-    def __init__(self, url: str, *, on_message: MessageHandler, on_reconnect: ReconnectHandler) -> None:
-        super().__init__(on_message=on_message, on_reconnect=on_reconnect)
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_message: MessageHandler,
+        on_reconnect: ReconnectHandler,
+        is_feed: Callable[[str], bool] = lambda topic: False,
+    ) -> None:
+        super().__init__(on_message=on_message, on_reconnect=on_reconnect, is_feed=is_feed)
         self._url = url
         self._instance = uuid.uuid4().hex
         self._topics: set[str] = set()
@@ -173,7 +204,7 @@ class RedisBroker(Broker):
             self._hold(topic, data)
             return
         try:
-            await self._client.publish(self._channel(topic), data)
+            await self._send(self._client, topic, data)
         except (RedisError, OSError) as exc:
             self._outage(f"publish failed: {exc}")
             self._hold(topic, data)
@@ -185,7 +216,7 @@ class RedisBroker(Broker):
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for topic, data in events:
-                        pipe.publish(self._channel(topic), data)
+                        await self._send(pipe, topic, data)
                     await pipe.execute()
                 return
             except (RedisError, OSError) as exc:
@@ -193,6 +224,44 @@ class RedisBroker(Broker):
                 self._outage(f"publish failed: {exc}")
         for topic, data in events:
             self._hold(topic, data)
+
+    async def _send(self, client: Redis | Pipeline, topic: str, data: str, mark: str = "") -> None:
+        """PUBLISH (in a pipeline: queue) one event; a feed's event goes through FEED_PUBLISH."""
+        if not self.is_feed(topic):
+            # A pipeline queues the command and awaits to itself; a client sends it.
+            await client.publish(self._channel(topic), mark + data)
+            return
+        keys = self._feed_keys(topic)
+        ttl = int(FEED_TTL * 1000)
+        args: list[str | int] = [self._channel(topic), data[1:], FEED_HISTORY, ttl, uuid.uuid4().hex[:12], mark]
+        # EVAL, not EVALSHA: nothing to reload after a Redis restart, and no SCRIPT EXISTS round trip
+        # per pipeline; Redis caches the compiled script either way.
+        await client.eval(FEED_PUBLISH, len(keys), *keys, *args)
+
+    async def feed_position(self, topic: str) -> FeedPosition:
+        """The feed's epoch and last offset as Redis holds them (offset 0 before its first event)."""
+        assert self._client is not None
+        offset, epoch = await self._client.mget(self._feed_keys(topic)[:2])
+        return FeedPosition(str(epoch or ""), int(offset or 0))
+
+    async def feed_since(self, topic: str, since: FeedPosition) -> list[str] | None:
+        """The feed's kept events after ``since``; None for another epoch or a position not kept."""
+        assert self._client is not None
+        offset_key, epoch_key, log_key = self._feed_keys(topic)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.mget(offset_key, epoch_key)
+            pipe.lrange(log_key, 0, -1)
+            (offset, epoch), kept = await pipe.execute()
+        last = int(offset or 0)
+        if epoch != since.epoch or since.offset > last:
+            return None
+        first = last - len(kept) + 1
+        if since.offset + 1 < first:
+            return None
+        return [str(event) for event in kept[since.offset + 1 - first :]]
+
+    def _feed_keys(self, topic: str) -> list[str]:
+        return [self._prefix + FEED_KEY + topic + part for part in (":offset", ":epoch", ":log")]
 
     def _hold(self, topic: str, data: str) -> None:
         if topic in self._topics:
@@ -217,9 +286,7 @@ class RedisBroker(Broker):
             try:
                 while self._outbox:
                     topic, data = self._outbox[0]
-                    await self._client.publish(
-                        self._channel(topic), f"{REPLAY_MARK}{self._instance}{REPLAY_MARK}{data}"
-                    )
+                    await self._send(self._client, topic, data, mark=f"{REPLAY_MARK}{self._instance}{REPLAY_MARK}")
                     # The deque may have been trimmed meanwhile; only drop what was just sent.
                     if self._outbox and self._outbox[0] == (topic, data):
                         self._outbox.popleft()

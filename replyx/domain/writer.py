@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,9 +56,18 @@ class MessageWriter:
     the process, and their dialogs' row locks still order each dialog's seqs.
     """
 
-    def __init__(self, store: MessageStore, broker: Broker, max_batch: int = MAX_BATCH, lanes: int = 1) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        broker: Broker,
+        max_batch: int = MAX_BATCH,
+        lanes: int = 1,
+        on_stored: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.broker = broker
+        # Told each stored message's dialog after it is published (the hub logs undelivered dialogs).
+        self.on_stored = on_stored
         self.max_batch = max_batch
         self.lanes = lanes
         self._waiting: list[_Waiting] = []
@@ -127,6 +137,10 @@ class MessageWriter:
         except Exception:
             # Stored all the same: sockets fill the gap from storage, and the writer must go on.
             log.exception("Publishing %d event(s) of a stored batch failed", len(events))
+        if self.on_stored is not None:
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                if outcome.stored is not None:
+                    self.on_stored(waiting.request.dialog_id)
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if outcome.refused:
                 _fail(waiting.answer, Conflict("storage refused the message"))
@@ -156,7 +170,8 @@ def _fail(answer: asyncio.Future[Outcome], exc: BaseException) -> None:
     answer.exception()
 
 
-def create_writer(engine: AsyncEngine, broker: Broker) -> MessageWriter:
+def create_writer(engine: AsyncEngine, broker: Broker, on_stored: Callable[[int], None] | None = None) -> MessageWriter:
     """The writer for this engine's database, publishing through ``broker``."""
     store = create_message_store(engine)
-    return MessageWriter(store, broker, lanes=1 if isinstance(store, SqliteMessageStore) else SQL_LANES)
+    lanes = 1 if isinstance(store, SqliteMessageStore) else SQL_LANES
+    return MessageWriter(store, broker, lanes=lanes, on_stored=on_stored)

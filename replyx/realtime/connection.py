@@ -3,6 +3,9 @@
 Events reach a connection only through ``offer`` (called by the hub). For dialog
 sockets, message events are released strictly in seq order: duplicates are
 dropped and a gap holds later events back until the hub fills it from storage.
+An inbox socket does the same with its feed's offsets, and the hub fills its
+gaps from the broker's feed history, or sends a ``resync`` when that history
+no longer covers them (docs/realtime.md, "Feeds").
 
 Under replyx's own uvicorn protocol (``wsserver.py``) frames built once by the
 hub are collected per socket and written in one call per loop iteration, with
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,12 +26,16 @@ from starlette.websockets import WebSocket
 from replyx import wire
 from replyx.realtime import protocol
 from replyx.realtime.protocol import CloseCode
+from replyx.wire import FeedPosition
 
 GapHandler = Callable[["Connection"], None]
 
 # Bytes of events a client may leave unread in the server's buffer before it counts as a slow
 # consumer and is closed with 4008: about a thousand chat events, as the ASGI queue allows.
 MAX_UNREAD_BYTES = 1 << 20
+# Feed events remembered while the broker is away, to skip their numbered copies: as many as the
+# broker keeps to re-publish would be exact; a few thousand cover an outage of normal traffic.
+MAX_UNNUMBERED = 5000
 
 
 class FlushScheduler:
@@ -81,6 +89,12 @@ class Connection:
         self.queue_size = queue_size
         self.on_gap = on_gap
         self.last_seq = 0
+        # An inbox socket's place in its feed; epoch None until the first numbered event or position.
+        self.feed_epoch: str | None = None
+        self.feed_offset = 0
+        # Feed events delivered without a position while the broker was away, until their numbered
+        # copy arrives and is skipped: each reaches the inbox once.
+        self.unnumbered: dict[str, None] = {}
         self.live = False
         self.held: list[tuple[dict[str, Any], str, bytes | None]] = []
         self.pending: dict[int, tuple[str, bytes | None]] = {}
@@ -127,9 +141,36 @@ class Connection:
             event = wire.message_event(self.dialog_id, message)
             self._route(event, wire.encode(event))
 
-    def go_live(self, last_seq: int) -> None:
-        """End the replay: remember its last seq, then release the events held meanwhile."""
+    def offer_feed(self, events: list[str]) -> None:
+        """Take an inbox's events re-read from the broker's feed history (stamped JSON texts)."""
+        for data in events:
+            self._route(json.loads(data), data)
+
+    def resync_feed(self, position: FeedPosition | None) -> None:
+        """The feed cannot give what this inbox missed: tell the client to re-read, then go on from ``position``.
+
+        Events held back by the gap go out after the ``resync`` when they are newer than ``position``.
+        """
+        self.put_event(wire.resync_event(position))
+        held = sorted(self.pending.items())
+        self.pending.clear()
+        self.feed_epoch = None if position is None else position.epoch
+        self.feed_offset = 0 if position is None else position.offset
+        for offset, (data, frame) in held:
+            if position is None or offset > self.feed_offset:
+                self._put_numbered(data, frame)
+                self.feed_offset = offset
+
+    @property
+    def feed_position(self) -> FeedPosition | None:
+        """Where this inbox socket stands in its feed, when it knows."""
+        return None if self.feed_epoch is None else FeedPosition(self.feed_epoch, self.feed_offset)
+
+    def go_live(self, last_seq: int, feed: FeedPosition | None = None) -> None:
+        """End the replay: remember where it ended, then release the events held meanwhile."""
         self.last_seq = last_seq
+        if feed is not None:
+            self.feed_epoch, self.feed_offset = feed.epoch, feed.offset
         self.live = True
         held, self.held = self.held, []
         for event, data, frame in held:
@@ -181,7 +222,10 @@ class Connection:
         return bool(self.pending)
 
     def _route(self, event: dict[str, Any], data: str, frame: bytes | None = None) -> None:
-        if event.get("type") != "message" or self.dialog_id is None:
+        if self.dialog_id is None:
+            self._route_feed(event, data, frame)
+            return
+        if event.get("type") != "message":
             self.put(data, frame)
             return
         seq = event["message"]["seq"]
@@ -199,6 +243,42 @@ class Connection:
         if self.pending:  # the common case has nothing held: keep per-delivery work flat
             for stale in [s for s in self.pending if s <= self.last_seq]:
                 del self.pending[stale]
+
+    def _route_feed(self, event: dict[str, Any], data: str, frame: bytes | None) -> None:
+        offset = event.get("offset")
+        if offset is None:
+            # Delivered locally while the broker was away; its numbered copy may follow.
+            self.put(data, frame)
+            self.unnumbered[data] = None
+            if len(self.unnumbered) > MAX_UNNUMBERED:
+                del self.unnumbered[next(iter(self.unnumbered))]
+            return
+        epoch = event["epoch"]
+        if epoch != self.feed_epoch:
+            if self.feed_epoch is not None:
+                # The feed started over (its history was lost): what came before cannot be given.
+                self.pending.clear()
+                self.put_event(wire.resync_event(FeedPosition(epoch, offset - 1)))
+            self.feed_epoch, self.feed_offset = epoch, offset - 1
+        if offset <= self.feed_offset:
+            return
+        if offset > self.feed_offset + 1:
+            self.pending[offset] = (data, frame)
+            self.on_gap(self)
+            return
+        self._put_numbered(data, frame)
+        self.feed_offset = offset
+        while self.feed_offset + 1 in self.pending:
+            self.feed_offset += 1
+            self._put_numbered(*self.pending.pop(self.feed_offset))
+
+    def _put_numbered(self, data: str, frame: bytes | None) -> None:
+        if self.unnumbered:
+            published = wire.unstamp(data)
+            if published in self.unnumbered:
+                del self.unnumbered[published]
+                return  # this inbox already has it, delivered without its number
+        self.put(data, frame)
 
     async def send_loop(self) -> None:
         """Write queued frames to the socket through ASGI, one at a time, until cancelled."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, WebSocket
 
 from replyx import wire
+from replyx.broker.base import Broker
 from replyx.diagnostics import metrics
 from replyx.domain import auth, dialogs
 from replyx.domain.context import ChatContext
@@ -29,6 +30,7 @@ from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
 from replyx.realtime.hub import Hub
 from replyx.realtime.protocol import ClientFrame, CloseCode, MessageFrame, ProtocolError, ReadFrame
+from replyx.wire import FeedPosition
 
 log = logging.getLogger("replyx.ws")
 router = APIRouter()
@@ -268,6 +270,31 @@ async def _replay(websocket: WebSocket, ctx: ChatContext, conn: Connection, sinc
             return last
 
 
+async def _resume_feed(websocket: WebSocket, broker: Broker, conn: Connection, since: int) -> FeedPosition | None:
+    """An inbox socket's start in its feed: what it missed since ``since`` in ``epoch``, or a ``resync``.
+
+    Without an epoch the socket starts at the feed's current position (a new panel, or a client
+    that predates feeds). None when the broker cannot say; the socket then starts from the first
+    numbered event it gets, and the hub's resync after the broker is back covers the rest.
+    """
+    epoch = websocket.query_params.get("epoch")
+    try:
+        if not epoch:
+            return await broker.feed_position(conn.topic)
+        events = await broker.feed_since(conn.topic, FeedPosition(epoch, since))
+        if events is None:
+            position: FeedPosition | None = await broker.feed_position(conn.topic)
+            metrics.FEED_RESYNCS.inc()
+            await websocket.send_text(wire.encode(wire.resync_event(position)))
+            return position
+    except Exception as exc:
+        log.warning("Feed of %s unreadable at connect (%r)", conn.topic, exc)
+        return None
+    for data in events:
+        await websocket.send_text(data)
+    return FeedPosition(epoch, wire.feed_offset(events[-1]) if events else since)
+
+
 async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: Grant) -> None:
     since = _since(websocket)
     tasks: list[asyncio.Task[None]] = []
@@ -277,12 +304,17 @@ async def _run(websocket: WebSocket, ctx: ChatContext, conn: Connection, grant: 
                 wire.encode(wire.error_event("bad_request", "since must be a non-negative integer"))
             )
             since = 0
-        last_seq = await _replay(websocket, ctx, conn, since) if conn.dialog_id is not None else 0
-        conn.go_live(last_seq)
-        status = grant.status
         if conn.dialog_id is not None:
-            status = (await dialogs.get_dialog(ctx, conn.dialog_id)).status
-        conn.put_event(wire.ready_event(conn.dialog_id, conn.last_seq, status))
+            conn.go_live(await _replay(websocket, ctx, conn, since))
+            dialog = await dialogs.get_dialog(ctx, conn.dialog_id)
+            # Read positions are not replayed as events: the socket learns them here.
+            read = {"user": dialog.visitor_read_seq, "operator": dialog.operator_read_seq}
+            conn.put_event(wire.ready_event(conn.dialog_id, conn.last_seq, dialog.status, read=read))
+        else:
+            position = await _resume_feed(websocket, ctx.broker, conn, since)
+            conn.go_live(0, feed=position)
+            extra = {} if position is None else {"offset": position.offset, "epoch": position.epoch}
+            conn.put_event(wire.ready_event(None, 0, None, **extra))
         settings = ctx.settings
         # Two tasks at most per socket (fewer tasks, less memory per idle socket): the reader, which
         # fail() cancels, and a sender only where frames go through ASGI; the heartbeat is a timer.

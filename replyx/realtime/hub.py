@@ -22,6 +22,7 @@ from replyx.broker.base import Broker
 from replyx.diagnostics import metrics
 from replyx.realtime import protocol
 from replyx.realtime.connection import Connection
+from replyx.wire import FeedPosition
 
 log = logging.getLogger("replyx.hub")
 
@@ -51,6 +52,7 @@ class Hub:
         self._subscribing: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last: tuple[str, Any, bytes] = ("", None, b"")
+        self.remote_visitor_dialogs: set[int] = set()
         self.started_at = time.time()
 
     def bind(self, broker: Broker) -> None:
@@ -127,8 +129,32 @@ class Hub:
     def _log_push(self, dialog_id: int, listeners: set[Connection]) -> None:
         log.info("Push to dialog %s: %d connections", dialog_id, len(listeners))
         if not any(c.pool in VISITOR_POOLS for c in listeners):
-            log.info("No SITE/WIDGET WebSocket connections found for dialog %s", dialog_id)
-            log.info("Available SITE/WIDGET dialogs: %s", self.visitor_dialogs()[:20])
+            self._log_no_visitor(dialog_id)
+
+    def _log_no_visitor(self, dialog_id: int) -> None:
+        log.info("No SITE/WIDGET WebSocket connections found for dialog %s", dialog_id)
+        log.info("Available SITE/WIDGET dialogs: %s", self.visitor_dialogs()[:20])
+
+    def note_stored(self, dialog_id: int) -> None:
+        """A message of the dialog was stored here: log it when no visitor socket of it is open anywhere.
+
+        A node that holds a socket of the dialog logs from ``dispatch``; this covers a dialog nobody
+        watches, which no node would otherwise mention. The other nodes' sockets are known from
+        their last stats snapshot (``stats.REFRESH_INTERVAL``), so a visitor who connected in the
+        last seconds elsewhere may not be counted yet.
+        """
+        if wire.dialog_topic(dialog_id) not in self.topics and dialog_id not in self.remote_visitor_dialogs:
+            self._log_no_visitor(dialog_id)
+
+    def note_cluster(self, snapshots: list[dict[str, Any]]) -> None:
+        """Remember which dialogs have a visitor socket on another node (from the nodes' snapshots)."""
+        self.remote_visitor_dialogs = {
+            int(dialog_id)
+            for snapshot in snapshots
+            if snapshot.get("node_id") != self.node_id
+            for dialog_id, entry in snapshot.get("dialogs", {}).items()
+            if any(entry.get("pools", {}).get(pool) for pool in VISITOR_POOLS)
+        }
 
     def visitor_dialogs(self) -> list[int]:
         """Dialogs with a site or widget socket on this node."""
@@ -153,7 +179,7 @@ class Hub:
         try:
             await asyncio.sleep(GAP_WAIT)
             if conn.has_gap and conn.close_code is None:
-                await self._fill(conn)
+                await (self._fill(conn) if conn.dialog_id is not None else self.catch_up_feed(conn))
         except Exception:
             log.exception("Filling a gap of dialog %s from storage failed", conn.dialog_id)
         finally:
@@ -176,6 +202,22 @@ class Hub:
         metrics.REPLAYED.inc(len(messages))
         conn.offer_stored(messages)
 
+    async def catch_up_feed(self, conn: Connection) -> None:
+        """Give an inbox socket what its feed has after its position, or a ``resync`` when it cannot."""
+        assert self.broker is not None
+        position = conn.feed_position
+        try:
+            events = None if position is None else await self.broker.feed_since(conn.topic, position)
+            if events is not None:
+                conn.offer_feed(events)
+                return
+            current: FeedPosition | None = await self.broker.feed_position(conn.topic)
+        except Exception as exc:
+            log.warning("Feed of %s unreadable (%r): the inbox re-reads its list", conn.topic, exc)
+            current = None
+        metrics.FEED_RESYNCS.inc()
+        conn.resync_feed(current)
+
     async def _read_since(self, dialog_id: int, since: int) -> list[dict[str, Any]]:
         # The fetcher returns one page: keep reading until storage has nothing newer.
         messages: list[dict[str, Any]] = []
@@ -185,13 +227,21 @@ class Hub:
         return messages
 
     async def resync(self) -> None:
-        """After a broker outage, re-read what every dialog socket may have missed (once per dialog)."""
+        """After a broker outage, give every socket what it may have missed.
+
+        Dialog sockets re-read storage (once per dialog); inbox sockets get their feed's events
+        after their position, or a ``resync`` when the feed no longer has them.
+        """
         by_dialog: dict[int, list[Connection]] = {}
         replaying: list[Connection] = []
+        inboxes = 0
         for conn in self.connections:
-            if conn.dialog_id is None or conn.close_code is not None:
+            if conn.close_code is not None:
                 continue
-            if conn.live:
+            if conn.dialog_id is None:
+                inboxes += 1
+                self._spawn(self._catch_up_when_live(conn))
+            elif conn.live:
                 by_dialog.setdefault(conn.dialog_id, []).append(conn)
             else:
                 replaying.append(conn)
@@ -209,7 +259,11 @@ class Hub:
             # Its replay may have read storage before the re-subscription took effect.
             self._spawn(self._fill_when_live(conn))
         count = sum(len(c) for c in by_dialog.values()) + len(replaying)
-        log.info("Resynced %d sockets from storage after the broker came back", count)
+        log.info(
+            "Resynced %d sockets from storage and %d inboxes from their feeds after the broker came back",
+            count,
+            inboxes,
+        )
 
     async def _fill_when_live(self, conn: Connection) -> None:
         deadline = time.monotonic() + REPLAY_WAIT
@@ -220,6 +274,13 @@ class Hub:
                 await self._fill(conn)
             except Exception:
                 log.exception("Resync of dialog %s failed", conn.dialog_id)
+
+    async def _catch_up_when_live(self, conn: Connection) -> None:
+        deadline = time.monotonic() + REPLAY_WAIT
+        while not conn.live and conn.close_code is None and time.monotonic() < deadline:
+            await asyncio.sleep(GAP_WAIT)
+        if conn.live and conn.close_code is None:
+            await self.catch_up_feed(conn)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -18,12 +18,13 @@ NODE_TTL = 6.0
 
 
 async def publish_forever(hub: Hub, broker: Broker) -> None:
-    """Store this node's snapshot every REFRESH_INTERVAL seconds until cancelled."""
+    """Store this node's snapshot every REFRESH_INTERVAL seconds, and read the others', until cancelled."""
     while True:
         try:
             await broker.store_node_stats(hub.node_id, hub.snapshot(), NODE_TTL)
+            hub.note_cluster(await broker.load_node_stats())
         except Exception as exc:
-            log.debug("Could not store node stats: %r", exc)
+            log.debug("Could not store or load node stats: %r", exc)
         await asyncio.sleep(REFRESH_INTERVAL)
 
 

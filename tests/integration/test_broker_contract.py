@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from replyx import wire
 from replyx.broker import Broker, create_broker
+from replyx.broker import memory as memory_broker
 from replyx.broker import redis as redis_broker
 from replyx.broker.redis import RedisBroker
+from replyx.wire import FeedPosition
 from tests.support.services import RedisServer
 from tests.support.timing import scaled
 
@@ -63,7 +68,9 @@ async def make_broker(request: pytest.FixtureRequest) -> AsyncIterator[BrokerFac
     made: list[Broker] = []
 
     async def make(recorder: Recorder) -> Broker:
-        broker = create_broker(url, on_message=recorder.on_message, on_reconnect=recorder.on_reconnect)
+        broker = create_broker(
+            url, on_message=recorder.on_message, on_reconnect=recorder.on_reconnect, is_feed=wire.is_feed_topic
+        )
         await broker.start()
         made.append(broker)
         return broker
@@ -90,14 +97,14 @@ async def test_unsubscribe_stops_delivery_and_counts_topics(make_broker: BrokerF
     recorder = Recorder()
     broker = await make_broker(recorder)
     await broker.subscribe("dialog.1")
-    await broker.subscribe("owner.1")
+    await broker.subscribe("dialog.2")
     assert broker.subscriptions == 2
     await broker.unsubscribe("dialog.1")
     assert broker.subscriptions == 1
     await broker.publish("dialog.1", '{"n":"dropped"}')
-    await broker.publish("owner.1", '{"n":"kept"}')
+    await broker.publish("dialog.2", '{"n":"kept"}')
     await recorder.until(lambda: bool(recorder.received))
-    assert recorder.received == [("owner.1", '{"n":"kept"}')]
+    assert recorder.received == [("dialog.2", '{"n":"kept"}')]
     await broker.close()
     assert broker.subscriptions == 0
 
@@ -110,6 +117,78 @@ async def test_node_figures_expire(make_broker: BrokerFactory) -> None:
     assert nodes["node-a"]["connections"] == 3 and "node-b" in nodes
     await asyncio.sleep(0.5)  # just past node-b's 0.3 s TTL
     assert [n["node_id"] for n in await broker.load_node_stats() if n["node_id"].startswith("node-")] == ["node-a"]
+
+
+async def test_a_feed_numbers_its_events_and_gives_back_what_a_socket_missed(
+    make_broker: BrokerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in (memory_broker, redis_broker):
+        monkeypatch.setattr(module, "FEED_HISTORY", 5)
+    recorder = Recorder()
+    broker = await make_broker(recorder)
+    topic = f"owner.{uuid.uuid4().int % 10**9}"  # a feed of its own (Redis outlives a test)
+    start = await broker.feed_position(topic)
+    assert start.offset == 0
+    await broker.subscribe(topic)
+    await broker.subscribe("dialog.5")
+    await broker.publish_many([("dialog.5", '{"type":"x","n":0}'), (topic, '{"type":"x","n":0}')])
+    for n in range(1, 8):
+        await broker.publish(topic, f'{{"type":"x","n":{n}}}')
+    await recorder.until(lambda: len(recorder.data(topic)) == 8)
+    received = [json.loads(d) for d in recorder.data(topic)]
+    epoch = received[0]["epoch"]
+    assert [(e["offset"], e["n"]) for e in received] == [(n + 1, n) for n in range(8)]
+    assert {e["epoch"] for e in received} == {epoch} and epoch
+    assert recorder.data("dialog.5") == ['{"type":"x","n":0}'], "only feeds are numbered"
+    assert await broker.feed_position(topic) == FeedPosition(epoch, 8)
+    # The last five are kept: a socket at offset 3 or later gets the rest, in order.
+    kept = await broker.feed_since(topic, FeedPosition(epoch, 5))
+    assert kept is not None and [json.loads(d)["offset"] for d in kept] == [6, 7, 8]
+    assert await broker.feed_since(topic, FeedPosition(epoch, 8)) == []
+    assert [json.loads(d)["n"] for d in await broker.feed_since(topic, FeedPosition(epoch, 3)) or []] == [3, 4, 5, 6, 7]
+    # What it cannot give: older than kept, another epoch, a position it never reached.
+    assert await broker.feed_since(topic, FeedPosition(epoch, 2)) is None
+    assert await broker.feed_since(topic, FeedPosition("another", 5)) is None
+    assert await broker.feed_since(topic, FeedPosition(epoch, 9)) is None
+
+
+async def test_redis_numbers_a_feed_across_processes_and_starts_over_after_losing_it(
+    tmp_path: Path, redis_binary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_broker, "REPLAY_GRACE", 0.3)
+    redis = RedisServer(tmp_path, redis_binary).start()
+    a, b = Recorder(), Recorder()
+    broker_a = RedisBroker(redis.url, on_message=a.on_message, on_reconnect=a.on_reconnect, is_feed=wire.is_feed_topic)
+    broker_b = RedisBroker(redis.url, on_message=b.on_message, on_reconnect=b.on_reconnect, is_feed=wire.is_feed_topic)
+    await broker_a.start()
+    await broker_b.start()
+    try:
+        for broker in (broker_a, broker_b):
+            await broker.subscribe("owner.1")
+        await broker_a.publish("owner.1", '{"n":1}')
+        await broker_b.publish("owner.1", '{"n":2}')
+        await a.until(lambda: len(a.received) == 2)
+        await b.until(lambda: len(b.received) == 2)
+        assert [json.loads(d)["offset"] for d in a.data()] == [1, 2] == [json.loads(d)["offset"] for d in b.data()]
+        before = await broker_a.feed_position("owner.1")
+        # A Redis without persistence forgets the feed when it restarts: a new epoch, and what a
+        # socket had before cannot be given back.
+        await asyncio.to_thread(redis.stop)
+        await a.until(lambda: not broker_a.connected)
+        await broker_a.publish("owner.1", '{"n":3}')  # held: delivered here at once, unnumbered
+        assert json.loads(a.data()[-1]) == {"n": 3}
+        await asyncio.to_thread(redis.start)
+        await b.until(lambda: len(b.received) == 3, timeout=10)
+        again = json.loads(b.data()[-1])
+        assert again["n"] == 3 and again["offset"] == 1 and again["epoch"] != before.epoch
+        await a.until(lambda: broker_a.connected, timeout=10)
+        assert len(a.received) == 3, "the process that held it does not get it twice"
+        assert await broker_b.feed_since("owner.1", before) is None
+        assert await broker_b.feed_position("owner.1") == FeedPosition(again["epoch"], 1)
+    finally:
+        await broker_a.close()
+        await broker_b.close()
+        redis.stop()
 
 
 async def test_redis_fans_out_between_processes(redis_server: RedisServer) -> None:

@@ -20,11 +20,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.reliability.profile import pick
 from tests.support.chat import ChatSocket, Owner, Visitor, create_assistant, create_owner, open_dialog, socket_paths
+from tests.support.inbox import PanelInbox
 from tests.support.processes import ReplyxProcess
 from tests.support.services import Cluster, Nginx, PostgresCluster, RedisServer
 from tests.support.timing import scaled
 
+# Redis outages in a row in the outage test: one in `make test`, ten in `make test-stress`.
+OUTAGES = pick(1, 10)
 # The third backend is `replyx serve --workers 2`: four processes in all.
 BACKEND_WORKERS = [1, 1, 2]
 # Idle sockets get a __ping__ every second; the heartbeat test shortens nginx's timeout to match.
@@ -425,16 +429,23 @@ async def test_killed_backend_clients_reconnect_with_since_and_lose_nothing(
 async def test_redis_outage_every_socket_gets_every_message_once(
     cluster: Cluster, cluster_owner: Owner, redis_server: RedisServer, opened: list[Any]
 ) -> None:
+    """Redis stopped for 3 s while both nodes take posts, then started again (ten times under stress).
+
+    Every dialog socket ends with every message once, in order. Every inbox, on every node, ends
+    with every message event or a `resync` after which the list it re-reads has them (PanelInbox).
+    """
     base, owner = cluster.nginx.url, cluster_owner
     assistant = create_assistant(base, owner)
     visitor = open_dialog(base, assistant)
-    log_offsets = [len(b.log()) for b in cluster.backends]
     async with httpx.AsyncClient(timeout=scaled(10)) as http:
         await take_over(http, base, owner, visitor)
         paths = socket_paths(visitor, owner)
         sockets = [await connect(opened, cluster.nginx.ws_url + paths[p]) for p in DIALOG_POOLS for _ in range(4)]
-        inboxes = [await connect(opened, cluster.nginx.ws_url + paths["inbox"]) for _ in range(3)]
-        await asyncio.gather(*(s.ready() for s in [*sockets, *inboxes]))
+        inbox_urls = [cluster.nginx.ws_url + paths["inbox"]] * 2 + [b.ws_url + paths["inbox"] for b in cluster.backends]
+        inbox_sockets = [await connect(opened, url) for url in inbox_urls]
+        await asyncio.gather(*(s.ready() for s in [*sockets, *inbox_sockets]))
+        inboxes = [PanelInbox(sock, base, owner) for sock in inbox_sockets]
+        opened.extend(inboxes)
         seen_before = len(await stored_messages(http, base, owner, visitor.dialog_id))
         stats = await stats_until(
             http,
@@ -445,59 +456,78 @@ async def test_redis_outage_every_socket_gets_every_message_once(
         )
         holders = [pid for pid, n in sockets_by_pid(stats, {visitor.dialog_id}).items() if n]
         assert len(holders) >= 3, "the sockets are spread over several processes"
-
         direct = [b.url for b in cluster.backends]
-        baseline: list[float] = []
-        for i, url in enumerate(direct):
+        for outage in range(OUTAGES):
+            await _outage_round(http, cluster, owner, visitor, redis_server, direct, sockets, inboxes, seen_before)
+            print(f"outage {outage + 1}/{OUTAGES}: inboxes told to resync {[i.resyncs for i in inboxes]}")
+
+
+async def _outage_round(
+    http: httpx.AsyncClient,
+    cluster: Cluster,
+    owner: Owner,
+    visitor: Visitor,
+    redis_server: RedisServer,
+    direct: list[str],
+    sockets: list[ChatSocket],
+    inboxes: list[PanelInbox],
+    seen_before: int,
+) -> None:
+    base = cluster.nginx.url
+    log_offsets = [len(b.log()) for b in cluster.backends]
+    baseline: list[float] = []
+    for i, url in enumerate(direct):
+        started = time.monotonic()
+        await post_as_operator(http, url, owner, visitor.dialog_id, f"before the outage {i}")
+        baseline.append(time.monotonic() - started)
+    await asyncio.to_thread(redis_server.stop)
+    outage_started = time.monotonic()
+    latencies: list[float] = []
+
+    async def post_during_outage(base_url: str, tag: str) -> None:
+        n = 0
+        while time.monotonic() - outage_started < 3.0:
             started = time.monotonic()
-            await post_as_operator(http, url, owner, visitor.dialog_id, f"before the outage {i}")
-            baseline.append(time.monotonic() - started)
-        await asyncio.to_thread(redis_server.stop)
-        outage_started = time.monotonic()
-        latencies: list[float] = []
+            await post_as_operator(http, base_url, owner, visitor.dialog_id, f"{tag} {n}")
+            latencies.append(time.monotonic() - started)
+            n += 1
+            await asyncio.sleep(0.1)
 
-        async def post_during_outage(base_url: str, tag: str) -> None:
-            n = 0
-            while time.monotonic() - outage_started < 3.0:
-                started = time.monotonic()
-                await post_as_operator(http, base_url, owner, visitor.dialog_id, f"{tag} {n}")
-                latencies.append(time.monotonic() - started)
-                n += 1
-                await asyncio.sleep(0.1)
+    await asyncio.gather(*(post_during_outage(url, f"during {i}") for i, url in enumerate(direct)))
+    await asyncio.to_thread(redis_server.start)
+    restarted = time.monotonic()
+    # Right as Redis is back, from every node: the moment the inbox hole was found at.
+    for i, url in enumerate(direct):
+        await post_as_operator(http, url, owner, visitor.dialog_id, f"after the outage {i}")
+    history = await stored_messages(http, base, owner, visitor.dialog_id)
+    last = history[-1]["seq"]
+    await until(lambda: all(len(s.received_messages()) >= last for s in sockets), 20, "every socket caught up")
+    recovered = time.monotonic() - restarted
+    wanted = set(range(seen_before + 1, last + 1))
+    await until(lambda: all(wanted <= i.covered(visitor.dialog_id) for i in inboxes), 20, "every inbox caught up")
+    inboxes_recovered = time.monotonic() - restarted
+    await asyncio.sleep(0.3)  # a duplicate would arrive right behind
+    for sock in sockets:
+        assert sock.received_messages() == history, "every message, once, in order"
+    for inbox in inboxes:
+        assert inbox.repeated(visitor.dialog_id) == [], "no message event twice on an inbox"
+    assert max(latencies) < scaled(1.5), f"posting waited on Redis: {max(latencies):.2f} s"
 
-        await asyncio.gather(*(post_during_outage(url, f"during {i}") for i, url in enumerate(direct)))
-        await asyncio.to_thread(redis_server.start)
-        restarted = time.monotonic()
-        await post_as_operator(http, direct[2], owner, visitor.dialog_id, "after the outage")
-        history = await stored_messages(http, base, owner, visitor.dialog_id)
-        last = history[-1]["seq"]
-        await until(lambda: all(len(s.received_messages()) >= last for s in sockets), 20, "every socket caught up")
-        recovered = time.monotonic() - restarted
-        await asyncio.sleep(0.3)  # a duplicate would arrive right behind
-        for sock in sockets:
-            assert sock.received_messages() == history, "every message, once, in order"
-        # Inbox events carry no seq of their own to order by; each must still arrive exactly once.
-        await until(lambda: all(len(i.received_messages()) >= last - seen_before for i in inboxes), 10, "inboxes")
-        inboxes_recovered = time.monotonic() - restarted
-        for inbox in inboxes:
-            assert sorted(seqs(inbox.received_messages())) == list(range(seen_before + 1, last + 1))
-        assert max(latencies) < scaled(1.5), f"posting waited on Redis: {max(latencies):.2f} s"
-
-        logs = list(zip(cluster.backends, log_offsets, BACKEND_WORKERS, strict=True))
-        await until(
-            lambda: all(b.log()[o:].count("Redis broker reconnected") >= w for b, o, w in logs), 10, "recovery logged"
-        )
-        for backend, offset, workers in logs:
-            text = backend.log()[offset:]
-            assert text.count("Redis broker connection lost") == workers, "the outage is logged once per process"
-            assert text.count("Redis broker reconnected") == workers, "so is the recovery"
-        await stats_until(http, base, owner, lambda st: all(n["broker_connected"] for n in st["nodes"]), 10)
-        print(
-            f"\nRedis down {restarted - outage_started:.1f} s: {len(latencies)} messages posted meanwhile "
-            f"(slowest POST {max(latencies) * 1000:.0f} ms, {max(baseline) * 1000:.0f} ms before); "
-            f"{len(sockets)} sockets on {len(holders)} processes had all {last} messages "
-            f"{recovered:.2f} s after Redis was back ({len(inboxes)} inboxes: {inboxes_recovered:.2f} s)"
-        )
+    logs = list(zip(cluster.backends, log_offsets, BACKEND_WORKERS, strict=True))
+    await until(
+        lambda: all(b.log()[o:].count("Redis broker reconnected") >= w for b, o, w in logs), 10, "recovery logged"
+    )
+    for backend, offset, workers in logs:
+        text = backend.log()[offset:]
+        assert text.count("Redis broker connection lost") == workers, "the outage is logged once per process"
+        assert text.count("Redis broker reconnected") == workers, "so is the recovery"
+    await stats_until(http, base, owner, lambda st: all(n["broker_connected"] for n in st["nodes"]), 10)
+    print(
+        f"\nRedis down {restarted - outage_started:.1f} s: {len(latencies)} messages posted meanwhile "
+        f"(slowest POST {max(latencies) * 1000:.0f} ms, {max(baseline) * 1000:.0f} ms before); "
+        f"{len(sockets)} sockets had all {last} messages {recovered:.2f} s after Redis was back "
+        f"({len(inboxes)} inboxes: {inboxes_recovered:.2f} s)"
+    )
 
 
 async def test_idle_socket_through_nginx_lives_on_pings(
