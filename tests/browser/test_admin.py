@@ -472,7 +472,7 @@ def test_heartbeat_is_answered_and_a_seq_gap_is_filled_over_rest(
 
 
 def test_notices_are_shown_by_code_in_the_interface_language(
-    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any]
+    browser: Browser, server: ReplyxProcess, panel_owner: Owner, shop: dict[str, Any], artifacts: Path
 ) -> None:
     """Handoff notices are translated from their code and args; a code the panel does not know shows its text."""
     email = f"anna-{uuid.uuid4().hex[:8]}@example.test"
@@ -534,6 +534,7 @@ def test_notices_are_shown_by_code_in_the_interface_language(
             sockets_of_page[-1].send(json.dumps(event))
         expect(notices.last).to_have_text(f"Fallback line {last_seq + 2}.")
         expect(notices.nth(4)).to_have_text(f"Fallback line {last_seq + 1}.")
+        page.screenshot(path=str(artifacts / "admin-notices-ru.png"))
     finally:
         context.close()
 

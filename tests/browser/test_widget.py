@@ -562,7 +562,7 @@ def test_keyboard_aria_and_russian_interface(
 
 
 def test_handoff_notices_show_in_russian_with_the_operators_name(
-    server: ReplyxProcess, widget_owner: Owner, site: HostSite, page: Page
+    server: ReplyxProcess, widget_owner: Owner, site: HostSite, page: Page, artifacts: Path
 ) -> None:
     email = f"anna-{uuid.uuid4().hex[:6]}@example.test"
     password = uuid.uuid4().hex
@@ -601,6 +601,7 @@ def test_handoff_notices_show_in_russian_with_the_operators_name(
         ["Оператор подключился: Анна", "Ассистент снова в диалоге", "Оператор подключился: Анна"], timeout=WAIT_MS
     )
     expect(frame.locator("#subtitle")).to_have_text("Анна · Поддержка")
+    page.screenshot(path=str(artifacts / "widget-notices-ru.png"))
 
 
 def test_inline_mode_fills_its_container_in_the_browser_language(

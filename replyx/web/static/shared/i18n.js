@@ -33,11 +33,6 @@ export class Translator {
     this.t = this.t.bind(this);
   }
 
-  /** The languages this translator has. */
-  get langs() {
-    return Object.keys(this.dictionaries);
-  }
-
   /** The text for a key in the current language, with vars filled in. */
   t(key, vars) {
     const value = this.dictionaries[this.lang][key] ?? this.dictionaries.en[key];
