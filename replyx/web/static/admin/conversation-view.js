@@ -172,7 +172,7 @@ export class ConversationView {
   }
 
   /** The connection dot, and the banner while the socket waits to retry. */
-  renderConnection(connection) {
+  showConnection(connection) {
     renderConnection(this.connEl, connection);
     if (connection.state === "retrying") {
       this.bannerEl.hidden = false;

@@ -122,7 +122,7 @@ export class Conversation {
   // ---- socket events ---------------------------------------------------------------
 
   onConnection(connection) {
-    this.view.renderConnection(connection);
+    this.view.showConnection(connection);
     if (connection.state !== "stopped") return;
     if (connection.code === CLOSE.UNAUTHORIZED) session.expire("expired");
     else if (connection.code === CLOSE.FORBIDDEN || connection.code === CLOSE.NOT_FOUND) this.showMissing();
