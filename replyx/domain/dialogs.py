@@ -181,14 +181,18 @@ def dialog_summary(dialog: Dialog, last: Message | None, operator_name: str | No
         "operator_read_seq": dialog.operator_read_seq,
         "created_at": iso(dialog.created_at),
         "updated_at": iso(dialog.updated_at),
-        "last_message": (
-            {
-                "seq": last.seq,
-                "sender": last.sender,
-                "text": last.text[:200],
-                "created_at": iso(last.created_at),
-            }
-            if last
-            else None
-        ),
+        "last_message": _preview(last) if last else None,
     }
+
+
+def _preview(message: Message) -> dict[str, Any]:
+    """A dialog's last message in listings: its start, and a notice's code so the panel can translate it."""
+    preview: dict[str, Any] = {
+        "seq": message.seq,
+        "sender": message.sender,
+        "text": message.text[:200],
+        "created_at": iso(message.created_at),
+    }
+    if message.notice is not None:
+        preview.update(notice=message.notice, args=message.notice_args or {})
+    return preview

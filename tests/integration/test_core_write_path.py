@@ -129,6 +129,9 @@ async def test_handoff_changes_are_system_messages_with_status_events(
     assert notices == expected and notices[1][1]["operator"]
     async with httpx.AsyncClient(base_url=server.url) as http:
         history = (await http.get(f"{base}/messages", headers=owner.headers)).json()["messages"]
+        listed = (await http.get("/api/dialogs", headers=owner.headers)).json()
+    preview = next(d for d in listed if d["id"] == visitor.dialog_id)["last_message"]
+    assert (preview["notice"], preview["args"]) == ("conversation_closed", {}), "the list's preview is translatable too"
     system = [m for m in history if m["sender"] == "system"]
     assert [(m["notice"], m["args"]) for m in system] == expected
     # The text stays a readable fallback; other messages carry no notice at all.
