@@ -9,7 +9,8 @@ RUN_LOCK := requirements/run.txt
 TEST_LOCK := requirements/test.txt
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-# The resolver behind `make lock`, pinned so that two people refreshing the locks get the same files.
+# The resolver behind `make lock`, pinned so that two people refreshing the locks get the same files. uv
+# rather than pip-tools: pip-compile is built on pip's internal modules and trails new pip releases.
 UV_VERSION := 0.13.8
 # Debian packages the tests start for real (command=package).
 TEST_PACKAGES := redis-server=redis-server /usr/sbin/nginx=nginx chromium=chromium pg_ctlcluster=postgresql
@@ -46,7 +47,6 @@ lock: | $(BIN)/python
 	mkdir -p requirements
 	$(BIN)/uv pip compile -q pyproject.toml --extra test --extra bench $(LOCK_FLAGS) -o $(TEST_LOCK)
 	$(BIN)/uv pip compile -q pyproject.toml -c $(TEST_LOCK) $(LOCK_FLAGS) -o $(RUN_LOCK)
-
 
 run: $(RUN_STAMP)
 	$(BIN)/replyx serve --demo
