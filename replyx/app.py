@@ -26,6 +26,7 @@ from replyx.broker import create_broker
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.diagnostics.logging import skip_unused_record_fields
+from replyx.domain import operators
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
 from replyx.domain.messages import list_messages
@@ -59,7 +60,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     engine = create_engine(settings.effective_database_url)
     sessions = create_session_factory(engine)
-    hub = Hub(node_id=_node_id(settings), fetch_messages=lambda d, s: list_messages(ctx, dialog_id=d, since=s))
+    hub = Hub(
+        node_id=_node_id(settings),
+        fetch_messages=lambda d, s: list_messages(ctx, dialog_id=d, since=s),
+        check_sessions=lambda versions: operators.current_sessions(ctx, versions),
+    )
     broker = create_broker(
         settings.broker_url, on_message=hub.dispatch, on_reconnect=hub.resync, is_feed=wire.is_feed_topic
     )
@@ -77,26 +82,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.connect_limiter = SlidingWindowLimiter(settings.connect_window)
     await broker.start()
+    await hub.start()
     stats_task = asyncio.create_task(stats.publish_forever(hub, broker))
     # After many sockets close, give their memory back to the system (see replyx/memory.py).
     memory_task = asyncio.create_task(memory.release_after_drops(lambda: len(hub.connections)))
+    sessions_task = asyncio.create_task(hub.check_sessions_forever())
     log.info("replyx %s node %s ready (broker %s)", __version__, hub.node_id, type(broker).__name__)
     try:
         yield
     finally:
         stats_task.cancel()
         memory_task.cancel()
+        sessions_task.cancel()
         for task in list(ctx.tasks):
             task.cancel()
         await responder.aclose()
         await ctx.writer.close()
+        ctx.passwords.close()
         await broker.close()
         await engine.dispose()
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code, headers=headers)
 
 
 async def _storage_error(_request: Request, exc: Exception) -> JSONResponse:

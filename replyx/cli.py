@@ -14,7 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from replyx import memory
-from replyx.broker.memory import MemoryBroker
+from replyx.broker import create_broker
 from replyx.config import Settings, load_settings
 from replyx.db.engine import create_engine, create_session_factory
 from replyx.db.migrate import upgrade
@@ -42,7 +42,10 @@ WS_IMPLS = {"replyx": "replyx.realtime.wsserver:FrameWebSocketProtocol"}
 def _run_with_context(settings: Settings, action: Callable[[ChatContext], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.effective_database_url)
-        broker = MemoryBroker(on_message=lambda _t, _d: None, on_reconnect=_nothing)
+        # The configured broker, so that what a command announces (an operator's sessions ending)
+        # reaches the running servers of a cluster at once; single-process servers check on their own.
+        broker = create_broker(settings.broker_url, on_message=lambda _t, _d: None, on_reconnect=_nothing)
+        await broker.start()
         ctx = ChatContext(
             settings=settings,
             sessions=create_session_factory(engine),
@@ -54,6 +57,8 @@ def _run_with_context(settings: Settings, action: Callable[[ChatContext], Awaita
             return await action(ctx)
         finally:
             await ctx.writer.close()
+            await broker.close()
+            ctx.passwords.close()
             await engine.dispose()
 
     return asyncio.run(run())
@@ -161,6 +166,39 @@ def admin_add_operator(
     _create_operator(
         lambda ctx: operators.add_operator(ctx, owner_email=owner, email=email, password=password, name=name)
     )
+
+
+@admin_app.command("set-password")
+def admin_set_password(
+    email: Annotated[str, typer.Option(help="Login email of the operator.")],
+    password: Annotated[str, typer.Option(help="The new password, 8 characters or more.")],
+) -> None:
+    """Replace an operator's password; their open sessions end (sockets close with 4001)."""
+    _change_operator(email, lambda ctx: operators.set_password(ctx, email=email, password=password))
+
+
+@admin_app.command("deactivate")
+def admin_deactivate(email: Annotated[str, typer.Option(help="Login email of the operator.")]) -> None:
+    """Stop an operator from logging in; their open sessions end at once on every node."""
+    _change_operator(email, lambda ctx: operators.set_active(ctx, email=email, active=False))
+
+
+@admin_app.command("activate")
+def admin_activate(email: Annotated[str, typer.Option(help="Login email of the operator.")]) -> None:
+    """Let a deactivated operator log in again."""
+    _change_operator(email, lambda ctx: operators.set_active(ctx, email=email, active=True))
+
+
+def _change_operator(email: str, action: Callable[[ChatContext], Awaitable[Operator | None]]) -> None:
+    try:
+        operator = _run_with_context(_prepared_settings(), action)
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/]")
+        raise typer.Exit(code=1) from error
+    if operator is None:
+        console.print(f"[red]no operator with email {email}[/]")
+        raise typer.Exit(code=1)
+    typer.echo(f"operator_id={operator.id} email={operator.email} active={str(operator.active).lower()}")
 
 
 def _create_operator(action: Callable[[ChatContext], Awaitable[Operator]]) -> None:

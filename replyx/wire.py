@@ -135,6 +135,15 @@ def encode_for_broker(event: dict[str, Any]) -> EventText:
     return text
 
 
+# Every node listens to it: events about the cluster, not about a dialog.
+CONTROL_TOPIC = "control"
+
+
+def sessions_ended_event(operator_id: int, version: int) -> dict[str, Any]:
+    """The operator's sessions before ``version`` ended (logout, password change, deactivation)."""
+    return {"type": "sessions_ended", "operator_id": operator_id, "version": version}
+
+
 def dialog_topic(dialog_id: int) -> str:
     """Broker topic of one dialog's events."""
     return f"dialog.{dialog_id}"

@@ -16,6 +16,11 @@ from replyx.domain.operators import get_operator
 _bearer = HTTPBearer(auto_error=False)
 
 
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn already took it from X-Forwarded-For of a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_ctx(request: Request) -> ChatContext:
     """The chat context built by the app's lifespan."""
     ctx: ChatContext = request.app.state.ctx
@@ -32,7 +37,7 @@ async def current_operator(
     if credentials is None:
         raise Unauthorized("Bearer token missing")
     claims = auth.decode_operator_token(ctx.settings.secret_key, credentials.credentials)
-    return await get_operator(ctx, claims.operator_id)
+    return await get_operator(ctx, claims)
 
 
 CurrentOperator = Annotated[Operator, Depends(current_operator)]

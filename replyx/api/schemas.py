@@ -16,6 +16,13 @@ class LoginIn(_Body):
     password: str = Field(max_length=1024)
 
 
+class PasswordChangeIn(_Body):
+    """The operator's current password and the one to replace it."""
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
 class FaqEntry(_Body):
     """One question and its answer in an assistant's knowledge base."""
 

@@ -44,6 +44,9 @@ REPLAYED = Counter("replyx_replayed_messages_total", "Messages sent from storage
 FEED_RESYNCS = Counter(
     "replyx_feed_resyncs_total", "Inbox sockets told to re-read their list: their feed no longer had what they missed."
 )
+LOGIN_FAILURES = Counter(
+    "replyx_login_failures_total", "Failed logins: wrong credentials, or refused while throttled.", ["reason"]
+)
 RATE_LIMITED = Counter("replyx_rate_limited_total", "Messages refused by a rate limit, by sender.", ["sender"])
 BROKER_RECONNECTS = Counter("replyx_broker_reconnects_total", "Times the broker connection came back after a loss.")
 BROKER_CONNECTED = Gauge("replyx_broker_connected", "1 while the broker connection is up.", multiprocess_mode="livemin")

@@ -1,4 +1,4 @@
-"""Passwords, operator JWTs, site tokens and guest tokens.
+"""Operator JWTs, site tokens and guest tokens (passwords: ``replyx.domain.passwords``).
 
 Every token is an HS256 JWT signed with a key derived from the secret for its
 purpose, so one kind of token can never be passed off as another.
@@ -7,30 +7,15 @@ purpose, so one kind of token can never be passed off as another.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from replyx.domain.errors import Unauthorized
 
-_hasher = PasswordHasher()
 ALGORITHM = "HS256"
-
-
-def hash_password(password: str) -> str:
-    """An argon2 hash of the password."""
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    """True when the password matches the stored hash."""
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -39,6 +24,8 @@ class OperatorClaims:
 
     operator_id: int
     owner_id: int
+    # The operator's token version when it was issued: a logout or password change bumps it.
+    version: int
 
 
 @dataclass(frozen=True)
@@ -61,23 +48,24 @@ def _key(secret: str, purpose: str) -> str:
     return hashlib.sha256(f"replyx:{purpose}:{secret}".encode()).hexdigest()
 
 
-def _decode(token: str, secret: str, purpose: str) -> dict[str, object]:
+def _decode(token: str, secret: str, purpose: str, required: tuple[str, ...] = ()) -> dict[str, object]:
     if not token:
         raise Unauthorized("credential missing")
     try:
-        return jwt.decode(token, _key(secret, purpose), algorithms=[ALGORITHM])
+        return jwt.decode(token, _key(secret, purpose), algorithms=[ALGORITHM], options={"require": list(required)})
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("credential expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("credential invalid") from exc
 
 
-def issue_operator_token(secret: str, *, operator_id: int, owner_id: int, minutes: int) -> str:
+def issue_operator_token(secret: str, *, operator_id: int, owner_id: int, version: int, minutes: int) -> str:
     """A signed operator JWT that expires after the given minutes."""
     now = datetime.now(UTC)
     payload = {
         "sub": str(operator_id),
         "owner": owner_id,
+        "ver": version,
         "iat": now,
         "exp": now + timedelta(minutes=minutes),
     }
@@ -85,10 +73,12 @@ def issue_operator_token(secret: str, *, operator_id: int, owner_id: int, minute
 
 
 def decode_operator_token(secret: str, token: str) -> OperatorClaims:
-    """The claims of a valid operator JWT, or Unauthorized."""
-    claims = _decode(token, secret, "operator")
+    """The claims of a valid operator JWT (``exp`` required), or Unauthorized."""
+    claims = _decode(token, secret, "operator", required=("exp", "sub", "owner", "ver"))
     try:
-        return OperatorClaims(operator_id=int(str(claims["sub"])), owner_id=int(str(claims["owner"])))
+        return OperatorClaims(
+            operator_id=int(str(claims["sub"])), owner_id=int(str(claims["owner"])), version=int(str(claims["ver"]))
+        )
     except (KeyError, ValueError) as exc:
         raise Unauthorized("credential invalid") from exc
 
@@ -109,8 +99,11 @@ def decode_site_token(secret: str, token: str) -> SiteClaims:
 
 
 def issue_guest_token(secret: str, *, dialog_id: int, guest_id: str) -> str:
-    """A token binding one guest to one dialog."""
-    payload = {"did": dialog_id, "gid": guest_id}
+    """A token binding one guest to one dialog; random, so that no two are alike.
+
+    The guest id is not a secret (operators see it): only this token proves to be that guest.
+    """
+    payload = {"did": dialog_id, "gid": guest_id, "n": secrets.token_urlsafe(12)}
     return jwt.encode(payload, _key(secret, "guest"), algorithm=ALGORITHM)
 
 

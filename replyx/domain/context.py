@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from replyx.broker.base import Broker
 from replyx.config import Settings
 from replyx.db.engine import SessionFactory
+from replyx.domain.login_throttle import LoginThrottle
+from replyx.domain.passwords import Passwords
 from replyx.domain.ratelimit import SlidingWindowLimiter
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ class ChatContext:
     # Every message of the process is stored and published through it, in batches.
     writer: MessageWriter
     responder: Responder | None = None
+    passwords: Passwords = field(default_factory=Passwords)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

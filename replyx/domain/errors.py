@@ -63,10 +63,14 @@ class DialogClosed(Conflict):
 
 
 class RateLimited(DomainError):
-    """Too many messages in the current window."""
+    """Too many requests in the current window; ``retry_after`` seconds when known."""
 
     status_code = 429
     code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(DomainError):

@@ -1,21 +1,25 @@
-"""Owners and their operators: creation and login."""
+"""Owners and their operators: creation, login, and the end of their sessions."""
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import select
 
+from replyx import wire
 from replyx.db.models import Operator, Owner
+from replyx.diagnostics import metrics
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import BadRequest, Conflict, Unauthorized
+from replyx.domain.errors import BadRequest, Conflict, RateLimited, Unauthorized
 
 
-async def get_operator(ctx: ChatContext, operator_id: int) -> Operator:
-    """The operator a token names; Unauthorized when it no longer exists."""
+async def get_operator(ctx: ChatContext, claims: auth.OperatorClaims) -> Operator:
+    """The operator a token names, while that session lasts; Unauthorized once it ended."""
     async with ctx.sessions() as session:
-        operator = await session.get(Operator, operator_id)
-    if operator is None:
-        raise Unauthorized("operator no longer exists")
+        operator = await session.get(Operator, claims.operator_id)
+    if operator is None or not operator.active or operator.token_version != claims.version:
+        raise Unauthorized("the session has ended: log in again")
     return operator
 
 
@@ -42,7 +46,8 @@ async def _insert_operator(
             session.add(owner)
             await session.flush()
             owner_id = owner.id
-        operator = Operator(owner_id=owner_id, email=email, name=display, password_hash=auth.hash_password(password))
+        password_hash = await ctx.passwords.hash(password)
+        operator = Operator(owner_id=owner_id, email=email, name=display, password_hash=password_hash)
         session.add(operator)
     return operator
 
@@ -63,12 +68,56 @@ async def add_operator(
 
 
 async def set_password(ctx: ChatContext, *, email: str, password: str) -> Operator | None:
-    """Replace an operator's password; None when there is no such operator."""
+    """Replace an operator's password, ending their sessions; None when there is no such operator."""
+    _checked_credentials(email, password)
+    password_hash = await ctx.passwords.hash(password)
     async with ctx.sessions() as session, session.begin():
-        operator = await session.scalar(select(Operator).where(Operator.email == email.lower()))
-        if operator is not None:
-            operator.password_hash = auth.hash_password(password)
+        operator = await session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
+        if operator is None:
+            return None
+        operator.password_hash = password_hash
+        operator.token_version += 1
+    await _announce_end(ctx, operator)
     return operator
+
+
+async def set_active(ctx: ChatContext, *, email: str, active: bool) -> Operator | None:
+    """Deactivate an operator (every session ends, no login) or let them log in again."""
+    async with ctx.sessions() as session, session.begin():
+        operator = await session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
+        if operator is None:
+            return None
+        operator.active = active
+        operator.token_version += 1
+    await _announce_end(ctx, operator)
+    return operator
+
+
+async def end_sessions(ctx: ChatContext, operator_id: int) -> None:
+    """End every session of the operator (a logout): tokens stop working, sockets close with 4001."""
+    async with ctx.sessions() as session, session.begin():
+        operator = await session.get(Operator, operator_id, with_for_update=True)
+        if operator is None:
+            return
+        operator.token_version += 1
+    await _announce_end(ctx, operator)
+
+
+async def current_sessions(ctx: ChatContext, versions: dict[int, int]) -> dict[int, int | None]:
+    """Each operator's current session version (None: deactivated or gone), for sockets to compare."""
+    async with ctx.sessions() as session:
+        rows = await session.execute(
+            select(Operator.id, Operator.token_version, Operator.active).where(Operator.id.in_(list(versions)))
+        )
+        found = {row.id: (row.token_version if row.active else None) for row in rows}
+    return {operator_id: found.get(operator_id) for operator_id in versions}
+
+
+async def _announce_end(ctx: ChatContext, operator: Operator) -> None:
+    # Every node closes the operator's sockets of older sessions; a node that misses this (broker
+    # away) compares its operators' sessions again when the broker is back (Hub.resync).
+    event = wire.sessions_ended_event(operator.id, operator.token_version)
+    await ctx.broker.publish(wire.CONTROL_TOPIC, wire.encode_for_broker(event))
 
 
 async def find_operator(ctx: ChatContext, email: str) -> Operator | None:
@@ -77,14 +126,41 @@ async def find_operator(ctx: ChatContext, email: str) -> Operator | None:
         return await session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
 
 
-async def login(ctx: ChatContext, *, email: str, password: str) -> str:
-    """A fresh JWT for valid credentials, else Unauthorized (same answer for both mistakes)."""
+async def login(ctx: ChatContext, *, email: str, password: str, address: str) -> str:
+    """A fresh JWT for valid credentials, else Unauthorized; throttled per account and address.
+
+    An unknown email, a wrong password and a deactivated operator get the same answer after
+    the same work (a verification against a dummy hash when there is no account).
+    """
+    keys = [f"account:{email.strip().lower()}", f"address:{address}"]
+    wait = ctx.login_throttle.wait_needed(keys)
+    if wait > 0:
+        metrics.LOGIN_FAILURES.labels("throttled").inc()
+        raise RateLimited(f"too many failed logins: retry in {math.ceil(wait)} s", retry_after=math.ceil(wait))
     operator = await find_operator(ctx, email)
-    if operator is None or not auth.verify_password(operator.password_hash, password):
+    matches = await ctx.passwords.verify(operator.password_hash if operator else None, password)
+    if operator is None or not matches or not operator.active:
+        ctx.login_throttle.failed(keys)
+        metrics.LOGIN_FAILURES.labels("credentials").inc()
         raise Unauthorized("wrong email or password")
+    ctx.login_throttle.succeeded(keys[0])
+    return issue_token(ctx, operator)
+
+
+def issue_token(ctx: ChatContext, operator: Operator) -> str:
+    """A JWT for the operator's current session version."""
     return auth.issue_operator_token(
         ctx.settings.secret_key,
         operator_id=operator.id,
         owner_id=operator.owner_id,
+        version=operator.token_version,
         minutes=ctx.settings.jwt_expire_minutes,
     )
+
+
+async def change_password(ctx: ChatContext, *, operator: Operator, current: str, new: str, address: str) -> str:
+    """Check the current password (throttled as a login), set the new one; a fresh token for this session."""
+    await login(ctx, email=operator.email, password=current, address=address)
+    changed = await set_password(ctx, email=operator.email, password=new)
+    assert changed is not None
+    return issue_token(ctx, changed)

@@ -80,9 +80,12 @@ class Connection:
         ip: str,
         queue_size: int,
         on_gap: GapHandler,
+        session: tuple[int, int] | None = None,
     ) -> None:
         self.websocket = websocket
         self.pool = pool
+        # The operator and session version this socket belongs to (admin and inbox sockets).
+        self.session = session
         self.dialog_id = dialog_id
         self.owner_id = owner_id
         self.ip = ip

@@ -48,6 +48,9 @@ class Grant:
     dialog_id: int | None
     author: Author | None
     status: str | None
+    # The operator's session version in the token (operator sockets): the hub closes the socket
+    # once that session ends.
+    session_version: int | None = None
 
 
 _CLOSE_FOR = {
@@ -78,17 +81,17 @@ def _own_hosts(websocket: WebSocket, ctx: ChatContext) -> list[str]:
 
 async def _operator_grant(ctx: ChatContext, websocket: WebSocket, dialog_id: int | None) -> Grant:
     claims = auth.decode_operator_token(ctx.settings.secret_key, _bearer(websocket))
-    operator = await get_operator(ctx, claims.operator_id)
-    if dialog_id is None:
-        return Grant("inbox", operator.owner_id, None, None, None)
-    dialog = await dialogs.dialog_for_operator(ctx, dialog_id=dialog_id, owner_id=operator.owner_id)
+    operator = await get_operator(ctx, claims)
     author = Author(
         sender="operator",
         operator_id=operator.id,
         operator_name=operator.name,
         rate_key=f"operator:{operator.id}",
     )
-    return Grant("admin", dialog.owner_id, dialog.id, author, dialog.status)
+    if dialog_id is None:
+        return Grant("inbox", operator.owner_id, None, author, None, claims.version)
+    dialog = await dialogs.dialog_for_operator(ctx, dialog_id=dialog_id, owner_id=operator.owner_id)
+    return Grant("admin", dialog.owner_id, dialog.id, author, dialog.status, claims.version)
 
 
 async def _guest_grant(
@@ -217,6 +220,9 @@ async def serve(
         ip=ip,
         queue_size=ctx.settings.ws_send_queue,
         on_gap=hub.on_gap,
+        session=(grant.author.operator_id, grant.session_version)
+        if grant.author and grant.author.operator_id is not None and grant.session_version is not None
+        else None,
     )
     try:
         await hub.attach(conn)
@@ -409,7 +415,7 @@ async def _receive_loop(websocket: WebSocket, ctx: ChatContext, conn: Connection
 
 
 async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: ClientFrame) -> None:
-    if grant.dialog_id is None or grant.author is None:
+    if grant.dialog_id is None or grant.pool == "inbox" or grant.author is None:
         raise ProtocolError("bad_request", "the inbox socket only receives events")
     if isinstance(frame, MessageFrame):
         await post_message(

@@ -27,6 +27,8 @@ from replyx.wire import FeedPosition
 log = logging.getLogger("replyx.hub")
 
 MessageFetcher = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
+# Given {operator id: a session version} of local sockets, each operator's current version (None: none).
+SessionChecker = Callable[[dict[int, int]], Awaitable[dict[int, int | None]]]
 
 # How long a socket waits for a missing seq to arrive from the broker before
 # reading it from storage: publishes of concurrent writers may cross in flight.
@@ -35,6 +37,8 @@ GAP_WAIT = 0.2
 # (the next out-of-order event triggers another fill).
 FILL_ATTEMPTS = 3
 FILL_RETRY_DELAY = 1.0
+# Seconds between comparisons of local operator sockets' sessions with storage.
+SESSION_CHECK_INTERVAL = 30.0
 # How long a resync waits for a socket that is still replaying to go live.
 REPLAY_WAIT = 30.0
 VISITOR_POOLS = ("site", "widget")
@@ -43,9 +47,12 @@ VISITOR_POOLS = ("site", "widget")
 class Hub:
     """Local connections of this node and the topics they listen to."""
 
-    def __init__(self, *, node_id: str, fetch_messages: MessageFetcher) -> None:
+    def __init__(
+        self, *, node_id: str, fetch_messages: MessageFetcher, check_sessions: SessionChecker | None = None
+    ) -> None:
         self.node_id = node_id
         self.fetch_messages = fetch_messages
+        self.check_sessions = check_sessions
         self.broker: Broker | None = None
         self.connections: set[Connection] = set()
         self.topics: dict[str, set[Connection]] = {}
@@ -58,6 +65,11 @@ class Hub:
     def bind(self, broker: Broker) -> None:
         """Attach the broker whose events this hub distributes."""
         self.broker = broker
+
+    async def start(self) -> None:
+        """Listen to the cluster's control topic (sessions that ended), whatever sockets there are."""
+        assert self.broker is not None
+        await self.broker.subscribe(wire.CONTROL_TOPIC)
 
     async def attach(self, conn: Connection) -> None:
         """Register a socket, subscribing its topic upstream if it is the first here."""
@@ -102,6 +114,9 @@ class Hub:
 
     def dispatch(self, topic: str, data: str) -> None:
         """Offer one broker event to every local socket of its topic."""
+        if topic == wire.CONTROL_TOPIC:
+            self._control(data)
+            return
         listeners = self.topics.get(topic)
         if not listeners:
             return
@@ -125,6 +140,46 @@ class Hub:
         metrics.PUSHES.inc(len(listeners))
         for conn in tuple(listeners):
             conn.offer(event, data, frame)
+
+    def _control(self, data: str) -> None:
+        event = getattr(data, "event", None) or json.loads(data)
+        if event.get("type") == "sessions_ended":
+            self.end_sessions({int(event["operator_id"]): int(event["version"])})
+
+    def end_sessions(self, current: dict[int, int | None]) -> None:
+        """Close with 4001 every local socket of these operators whose session is not the current one."""
+        ended = [
+            c
+            for c in self.connections
+            if c.session is not None and c.session[0] in current and c.session[1] != current[c.session[0]]
+        ]
+        for conn in ended:
+            conn.fail(protocol.UNAUTHORIZED)
+        if ended:
+            operators = sorted({c.session[0] for c in ended if c.session is not None})
+            log.info("Closed %d sockets of operators whose sessions ended: %s", len(ended), operators)
+
+    async def recheck_sessions(self) -> None:
+        """Compare the sessions of local operator sockets with storage, closing those that ended.
+
+        Run after the broker is back (an announcement may have been lost with the link) and every
+        ``SESSION_CHECK_INTERVAL`` (a command on another machine may have ended one unannounced).
+        """
+        sessions = {c.session[0]: c.session[1] for c in self.connections if c.session is not None}
+        if not sessions or self.check_sessions is None:
+            return
+        try:
+            current = await self.check_sessions(sessions)
+        except Exception:
+            log.exception("Checking operators' sessions after the broker came back failed")
+            return
+        self.end_sessions(current)
+
+    async def check_sessions_forever(self) -> None:
+        """``recheck_sessions`` every SESSION_CHECK_INTERVAL seconds until cancelled."""
+        while True:
+            await asyncio.sleep(SESSION_CHECK_INTERVAL)
+            await self.recheck_sessions()
 
     def _log_push(self, dialog_id: int, listeners: set[Connection]) -> None:
         log.info("Push to dialog %s: %d connections", dialog_id, len(listeners))
@@ -258,6 +313,7 @@ class Hub:
         for conn in replaying:
             # Its replay may have read storage before the re-subscription took effect.
             self._spawn(self._fill_when_live(conn))
+        self._spawn(self.recheck_sessions())
         count = sum(len(c) for c in by_dialog.values()) + len(replaying)
         log.info(
             "Resynced %d sockets from storage and %d inboxes from their feeds after the broker came back",

@@ -631,3 +631,18 @@ async def test_stats_through_nginx_cover_every_process_and_drop_a_killed_one(
             f"\nstats through nginx: {len(set().union(*pids.values()))} processes, answered by {len(answered_by)} "
             f"of them; the killed one was gone from the stats after {gone_after:.1f} s"
         )
+
+
+async def test_a_logout_on_one_node_closes_the_operators_sockets_on_every_node(
+    cluster: Cluster, opened: list[Any]
+) -> None:
+    owner = create_owner(cluster.backends[0], "leaving")
+    visitor = open_dialog(cluster.nginx.url, create_assistant(cluster.nginx.url, owner))
+    paths = socket_paths(visitor, owner)
+    held = [await connect(opened, b.ws_url + paths[pool]) for b in cluster.backends for pool in ("admin", "inbox")]
+    await asyncio.gather(*(s.ready() for s in held))
+    async with httpx.AsyncClient(timeout=scaled(10)) as http:
+        answer = await http.post(f"{cluster.backends[1].url}/api/auth/logout", headers=owner.headers)
+        assert answer.status_code == 204
+    codes = await asyncio.gather(*(s.close_code() for s in held))
+    assert codes == [4001] * len(held), "every node closed the ended session's sockets"
