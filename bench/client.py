@@ -151,7 +151,10 @@ class Sock(WSListener):  # type: ignore[misc]
         """A text frame from the server."""
         protocol = self.worker.protocol
         if protocol == "replyx":
-            if data.startswith(b'{"type":"message"'):
+            # An inbox's events start with their feed position: {"offset":N,"epoch":"E","type":...}.
+            if data.startswith(b'{"type":"message"') or (
+                data.startswith(b'{"offset":') and b',"type":"message"' in data[:80]
+            ):
                 self.worker.delivered(data, now)
             elif data == b"__ping__":
                 self.send_text(b"__pong__")

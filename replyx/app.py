@@ -20,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 
 from replyx import __version__, memory, wire
-from replyx.api.routes import assistants, auth, dialogs, pages, system, upgrade_required, visitor
+from replyx.api.body_limit import BodySizeLimit
+from replyx.api.routes import assistants, auth, blocks, dialogs, pages, system, upgrade_required, visitor
 from replyx.assistant.answering import create_responder
 from replyx.broker import create_broker
 from replyx.config import Settings, load_settings
@@ -29,6 +30,7 @@ from replyx.diagnostics.logging import skip_unused_record_fields
 from replyx.domain import operators
 from replyx.domain.context import ChatContext
 from replyx.domain.errors import DomainError
+from replyx.domain.login_throttle import LoginThrottle
 from replyx.domain.messages import list_messages
 from replyx.domain.ratelimit import SlidingWindowLimiter
 from replyx.domain.writer import create_writer
@@ -75,6 +77,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         broker=broker,
         limiter=SlidingWindowLimiter(settings.rate_limit_window),
         writer=create_writer(engine, broker, on_stored=hub.note_stored),
+        login_throttle=LoginThrottle(
+            per_account=settings.login_failures_per_account, per_address=settings.login_failures_per_address
+        ),
     )
     responder = create_responder(settings)
     ctx.responder = responder
@@ -134,12 +139,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     skip_unused_record_fields()
     app = FastAPI(title="replyx", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DBAPIError, _storage_error)
     # A database that is down refuses new connections with a plain OSError, not a DBAPIError.
     app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (auth.router, assistants.router, visitor.router, dialogs.router, system.router, pages.router):
+    routers = (auth, assistants, visitor, dialogs, blocks, system, pages)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.include_router(endpoints.router)
     app.include_router(upgrade_required.router)

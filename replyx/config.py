@@ -43,10 +43,22 @@ class Settings(BaseSettings):
     max_connects_per_ip: int = 100
     connect_window: float = 5.0
 
+    # Request bodies (JSON) above this are refused with 413 before they are read.
+    max_body_bytes: int = 256 * 1024
     max_message_length: int = 4000
     visitor_rate_limit: int = 20
     operator_rate_limit: int = 100
     rate_limit_window: float = 10.0
+    # What one visitor address may do (docs/security.md). Generous for an office behind one address;
+    # tight enough that one machine cannot bury real visitors or run up a model's bill.
+    visitor_address_rate_limit: int = 40  # messages per rate_limit_window, across all its dialogs
+    dialogs_per_address: int = 20  # new dialogs per hour
+    dialogs_per_assistant: int = 1000  # new dialogs per hour, whatever their addresses
+    handoffs_per_address: int = 5  # requests for a human per hour
+    socket_frames_limit: int = 30  # typing and read frames per rate_limit_window, per socket
+    # Failed logins before each further one must wait (doubling from 1 s): per account, per address.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
 
     jwt_expire_minutes: int = 60 * 12
     log_level: str = "INFO"

@@ -59,6 +59,8 @@ class SiteDialogIn(_Body):
 
     site_token: str = Field(max_length=2000)
     guest_id: str | None = Field(default=None, max_length=64)
+    # A guest token of this guest's (any earlier dialog): proves a returning guest is that guest.
+    guest_token: str | None = Field(default=None, max_length=2000)
 
 
 class WidgetDialogIn(_Body):
@@ -66,6 +68,7 @@ class WidgetDialogIn(_Body):
 
     assistant_id: int
     guest_id: str | None = Field(default=None, max_length=64)
+    guest_token: str | None = Field(default=None, max_length=2000)
 
 
 class MessageIn(_Body):

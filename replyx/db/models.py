@@ -77,6 +77,8 @@ class Dialog(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("owner.id", ondelete="CASCADE"), index=True)
     assistant_id: Mapped[int] = mapped_column(ForeignKey("assistant.id", ondelete="CASCADE"), index=True)
     guest_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The address the dialog was opened from, for blocking a visitor who abuses the chat.
+    visitor_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A DialogStatus (replyx.domain.status); tables do not import the domain, so its first value is spelled here.
     status: Mapped[str] = mapped_column(String(16), default="ai", index=True)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"), nullable=True)
@@ -107,4 +109,18 @@ class Message(Base):
     # A system notice's code and arguments (replyx.domain.notices); ``text`` is its English fallback.
     notice: Mapped[str | None] = mapped_column(String(40), nullable=True)
     notice_args: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BlockedVisitor(Base):
+    """A visitor an owner refuses, by guest id or by address: their new dialogs are refused."""
+
+    __tablename__ = "blocked_visitor"
+    __table_args__ = (UniqueConstraint("owner_id", "kind", "value", name="uq_blocked_visitor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owner.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "guest" or "address"
+    value: Mapped[str] = mapped_column(String(64))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from replyx.db.models import MAX_ID, Assistant
 from replyx.domain import auth
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import Forbidden, NotFound
+from replyx.domain.errors import NotFound
 from replyx.wire import iso
 
 EDITABLE = ("name", "greeting", "allowed_domains", "faq", "knowledge", "instructions", "llm_model")
@@ -62,15 +62,13 @@ async def list_for_owner(ctx: ChatContext, owner_id: int) -> list[Assistant]:
 
 
 async def get_for_owner(ctx: ChatContext, *, assistant_id: int, owner_id: int) -> Assistant:
-    """The assistant if it is the owner's (NotFound, Forbidden otherwise)."""
+    """The assistant if it is the owner's; NotFound otherwise, as for a missing one."""
     if not 0 < assistant_id <= MAX_ID:
         raise NotFound("assistant not found")
     async with ctx.sessions() as session:
         assistant = await session.get(Assistant, assistant_id)
-    if assistant is None:
+    if assistant is None or assistant.owner_id != owner_id:
         raise NotFound("assistant not found")
-    if assistant.owner_id != owner_id:
-        raise Forbidden("this assistant belongs to another owner")
     return assistant
 
 

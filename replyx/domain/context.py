@@ -32,6 +32,8 @@ class ChatContext:
     responder: Responder | None = None
     passwords: Passwords = field(default_factory=Passwords)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Limits counted per hour (new dialogs, handoff requests); ``limiter`` counts per rate_limit_window.
+    hourly: SlidingWindowLimiter = field(default_factory=lambda: SlidingWindowLimiter(3600.0))
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from replyx.db.models import MAX_ID, Assistant, Dialog, Message, Operator
-from replyx.domain import auth
+from replyx.domain import auth, blocking, visitor_limits
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from replyx.domain.errors import BadRequest, NotFound, Unauthorized
 from replyx.domain.messages import Author, append_message
 from replyx.domain.status import DialogStatus
 from replyx.wire import iso
@@ -56,12 +56,31 @@ async def assistant_by_id(ctx: ChatContext, assistant_id: object) -> Assistant:
     return assistant
 
 
-async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str | None) -> OpenedDialog:
-    """The guest's open dialog with this assistant, created (with its greeting) when none."""
-    if guest_id is None:
-        guest_id = uuid.uuid4().hex
-    elif not _GUEST_ID.match(guest_id):
+async def open_dialog(
+    ctx: ChatContext, *, assistant: Assistant, guest_id: str | None, guest_token: str | None, address: str
+) -> OpenedDialog:
+    """The guest's open dialog with this assistant, created (with its greeting) when none.
+
+    A returning guest proves who they are with a guest token of theirs (of any of their dialogs
+    with this assistant): the guest id alone is not a secret (operators see it), so without the
+    token the visitor starts as a new guest. New dialogs count against the address's and the
+    assistant's hourly limits; blocked guests and addresses get none.
+    """
+    if guest_id is not None and not _GUEST_ID.match(guest_id):
         raise BadRequest("guest_id must be 8 to 64 letters, digits, '-' or '_'")
+    if guest_id is None or not _proves_guest(ctx, guest_token, guest_id):
+        guest_id = uuid.uuid4().hex
+    await blocking.refuse_if_blocked(ctx, owner_id=assistant.owner_id, guest_id=guest_id, address=address)
+    async with ctx.sessions() as session:
+        existing = await session.scalar(
+            select(Dialog.id).where(
+                Dialog.assistant_id == assistant.id,
+                Dialog.guest_id == guest_id,
+                Dialog.status != DialogStatus.CLOSED,
+            )
+        )
+    if existing is None:
+        visitor_limits.count_new_dialog(ctx, assistant_id=assistant.id, address=address)
     async with ctx.sessions() as session, session.begin():
         dialog = await session.scalar(
             select(Dialog)
@@ -75,7 +94,9 @@ async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str |
         )
         created = dialog is None
         if dialog is None:
-            dialog = Dialog(owner_id=assistant.owner_id, assistant_id=assistant.id, guest_id=guest_id)
+            dialog = Dialog(
+                owner_id=assistant.owner_id, assistant_id=assistant.id, guest_id=guest_id, visitor_address=address
+            )
             session.add(dialog)
             await session.flush()
         dialog_id, status, last_seq = dialog.id, dialog.status, dialog.last_seq
@@ -87,6 +108,15 @@ async def open_dialog(ctx: ChatContext, *, assistant: Assistant, guest_id: str |
             last_seq = greeting.message["seq"]
     token = auth.issue_guest_token(ctx.settings.secret_key, dialog_id=dialog_id, guest_id=guest_id)
     return OpenedDialog(dialog_id, guest_id, token, status, last_seq)
+
+
+def _proves_guest(ctx: ChatContext, guest_token: str | None, guest_id: str) -> bool:
+    if not guest_token:
+        return False
+    try:
+        return auth.decode_guest_token(ctx.settings.secret_key, guest_token).guest_id == guest_id
+    except Unauthorized:
+        return False
 
 
 async def get_dialog(ctx: ChatContext, dialog_id: int) -> Dialog:
@@ -101,38 +131,48 @@ async def get_dialog(ctx: ChatContext, dialog_id: int) -> Dialog:
 
 
 async def dialog_for_operator(ctx: ChatContext, *, dialog_id: int, owner_id: int) -> Dialog:
-    """The dialog if it belongs to the operator's owner (NotFound, Forbidden otherwise)."""
+    """The dialog if it belongs to the operator's owner; NotFound otherwise, as for a missing one."""
     dialog = await get_dialog(ctx, dialog_id)
     if dialog.owner_id != owner_id:
-        raise Forbidden("this dialog belongs to another owner")
+        raise NotFound("dialog not found")
     return dialog
 
 
-async def dialog_for_guest(ctx: ChatContext, *, dialog_id: int, assistant_id: int, guest_token: str | None) -> Dialog:
-    """The dialog if this assistant's guest token opens it (NotFound, Forbidden otherwise)."""
-    dialog = await get_dialog(ctx, dialog_id)
-    if dialog.assistant_id != assistant_id:
-        raise Forbidden("the dialog belongs to another assistant")
-    if not guest_token:
-        raise Forbidden("guest token missing")
+async def dialog_for_guest(
+    ctx: ChatContext, *, dialog_id: int, guest_token: str | None, assistant_id: int | None = None
+) -> Dialog:
+    """The dialog this guest token opens; NotFound for any other id, so ids reveal nothing.
+
+    The token is checked before storage is read: without one, a missing dialog and another
+    guest's answer alike.
+    """
     try:
-        claims = auth.decode_guest_token(ctx.settings.secret_key, guest_token)
+        claims = auth.decode_guest_token(ctx.settings.secret_key, guest_token or "")
     except Unauthorized as exc:
-        raise Forbidden("guest token invalid") from exc
-    if claims.dialog_id != dialog.id or claims.guest_id != dialog.guest_id:
-        raise Forbidden("the guest token is for another dialog")
+        raise NotFound("dialog not found") from exc
+    if claims.dialog_id != dialog_id:
+        raise NotFound("dialog not found")
+    dialog = await get_dialog(ctx, dialog_id)
+    if claims.guest_id != dialog.guest_id or assistant_id not in (None, dialog.assistant_id):
+        raise NotFound("dialog not found")
     return dialog
 
 
 async def list_dialogs(
-    ctx: ChatContext, *, owner_id: int, status: str | None = None, limit: int = 200
+    ctx: ChatContext, *, owner_id: int, status: str | None = None, limit: int = 200, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """The owner's dialogs, newest activity first, each with its last message."""
+    """The owner's dialogs, each with its last message: those waiting for a human first, then newest activity.
+
+    Waiting visitors come first whatever their number, so no flood of other dialogs can push a
+    real one out of the first page.
+    """
     query = select(Dialog).where(Dialog.owner_id == owner_id)
     if status:
         query = query.where(Dialog.status == status)
+    waiting_first = case((Dialog.status == DialogStatus.REQUESTED, 0), else_=1)
+    query = query.order_by(waiting_first, Dialog.updated_at.desc(), Dialog.id.desc()).offset(offset).limit(limit)
     async with ctx.sessions() as session:
-        dialogs = list(await session.scalars(query.order_by(Dialog.updated_at.desc()).limit(limit)))
+        dialogs = list(await session.scalars(query))
         ids = [d.id for d in dialogs]
         last: dict[int, Message] = {}
         if ids:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 # Failures forgotten after this long without another one.
 WINDOW = 15 * 60.0
-# Mistyped passwords cost nothing: these many failures per key before any delay.
-FREE_FAILURES = {"account": 5, "address": 20}
 # The first delay, doubled after each further failure, and its cap.
 FIRST_DELAY = 1.0
 MAX_DELAY = 15 * 60.0
@@ -33,7 +31,9 @@ class _Failures:
 class LoginThrottle:
     """Counts failed logins per key (``account:<email>``, ``address:<ip>``) and says how long to wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, per_account: int = 5, per_address: int = 20) -> None:
+        # Mistyped passwords cost nothing: these many failures per key before any delay.
+        self.free = {"account": per_account, "address": per_address}
         self._failures: dict[str, _Failures] = {}
 
     def wait_needed(self, keys: list[str], now: float | None = None) -> float:
@@ -61,7 +61,7 @@ class LoginThrottle:
         entry = self._failures.get(key)
         if entry is None or entry.last <= now - WINDOW:
             return 0.0
-        over = entry.count - FREE_FAILURES[key.split(":", 1)[0]]
+        over = entry.count - self.free[key.split(":", 1)[0]]
         if over < 0:
             return 0.0
         delay = min(FIRST_DELAY * 2.0**over, MAX_DELAY)

@@ -35,6 +35,8 @@ class Author:
     operator_id: int | None = None
     operator_name: str | None = None
     rate_key: str | None = None
+    # A visitor's address: their messages across every dialog count against one limit too.
+    address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ class SlidingWindowLimiter:
             self._forget_idle(now)
         return True
 
+    def retry_after(self, key: str, now: float | None = None) -> float:
+        """Seconds until the key's oldest counted hit leaves the window."""
+        now = time.monotonic() if now is None else now
+        hits = self._hits.get(key)
+        return max(0.0, hits[0] + self.window - now) if hits else 0.0
+
     def _forget_idle(self, now: float) -> None:
         # Keeps memory flat when many distinct keys come and go.
         idle = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]

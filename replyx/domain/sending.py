@@ -39,13 +39,13 @@ async def post_message(
     text = validate_text(ctx, text)
     client_id = validate_client_id(client_id)
     try:
-        if not _within_rate(ctx, author):
+        refusal = _over_limit(ctx, author)
+        if refusal is not None:
             # A resend of a message already stored is answered, never refused.
             existing = await find_by_client_id(ctx, dialog_id, client_id) if client_id is not None else None
             if existing is None:
                 metrics.RATE_LIMITED.labels(author.sender).inc()
-                limit, window = _rate_limit(ctx, author), ctx.settings.rate_limit_window
-                raise RateLimited(f"too many messages: at most {limit} per {window:g} s")
+                raise RateLimited(f"{refusal} per {ctx.settings.rate_limit_window:g} s")
             return existing, False
         if author.sender == "operator":
             appended = await _operator_reply(ctx, dialog_id, author, text, client_id)
@@ -81,9 +81,13 @@ async def _operator_reply(
     return appended
 
 
-def _rate_limit(ctx: ChatContext, author: Author) -> int:
-    return ctx.settings.operator_rate_limit if author.sender == "operator" else ctx.settings.visitor_rate_limit
-
-
-def _within_rate(ctx: ChatContext, author: Author) -> bool:
-    return author.rate_key is None or ctx.limiter.hit(author.rate_key, _rate_limit(ctx, author))
+def _over_limit(ctx: ChatContext, author: Author) -> str | None:
+    """Which message limit this author is over (counting this message when not), or None."""
+    settings = ctx.settings
+    limit = settings.operator_rate_limit if author.sender == "operator" else settings.visitor_rate_limit
+    if author.rate_key is not None and not ctx.limiter.hit(author.rate_key, limit):
+        return f"too many messages: at most {limit}"
+    address_limit = settings.visitor_address_rate_limit
+    if author.address is not None and not ctx.limiter.hit(f"address:{author.address}", address_limit):
+        return f"too many messages from this address: at most {address_limit}"
+    return None

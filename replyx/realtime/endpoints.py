@@ -105,7 +105,7 @@ async def _guest_grant(
         assistant_id=assistant_id,
         guest_token=websocket.query_params.get("guest_token"),
     )
-    author = Author(sender="user", rate_key=f"guest:{dialog.id}")
+    author = Author(sender="user", rate_key=f"guest:{dialog.id}", address=_client_ip(websocket))
     return Grant(pool, dialog.owner_id, dialog.id, author, dialog.status)
 
 
@@ -421,7 +421,16 @@ async def _handle(ctx: ChatContext, conn: Connection, grant: Grant, frame: Clien
         await post_message(
             ctx, dialog_id=grant.dialog_id, author=grant.author, text=frame.text, client_id=frame.client_id
         )
-    elif isinstance(frame, ReadFrame):
+        return
+    # Typing and read frames cost a publish (and a read frame a write): a socket gets a few a second.
+    if not ctx.limiter.hit(f"frames:{id(conn)}", ctx.settings.socket_frames_limit):
+        metrics.RATE_LIMITED.labels(grant.author.sender).inc()
+        raise ProtocolError(
+            "rate_limited",
+            f"too many typing and read frames: at most "
+            f"{ctx.settings.socket_frames_limit} per {ctx.settings.rate_limit_window:g} s",
+        )
+    if isinstance(frame, ReadFrame):
         reader = "operator" if grant.pool == "admin" else "user"
         await mark_read(ctx, dialog_id=grant.dialog_id, owner_id=grant.owner_id, reader=reader, seq=frame.seq)
     else:

@@ -37,8 +37,8 @@ from tests.support.timing import scaled
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplyxProcess]:
-    """A server of its own: SQLite, the in-memory broker, pings every 25 s."""
-    process = ReplyxProcess(tmp_path_factory.mktemp("guarded"))
+    """A server of its own, with the login limits a deployment has by default."""
+    process = ReplyxProcess(tmp_path_factory.mktemp("guarded"), env={"REPLYX_LOGIN_FAILURES_PER_ADDRESS": "20"})
     process.start()
     yield process
     process.stop()

@@ -187,9 +187,10 @@ def expected_rest(route: Route, kind: str) -> set[int]:
     if route.family == "operator":
         if kind == "right":
             return ok
-        return ({403} if route.owned else ok) if kind == "other_owner" else {401}
+        # Another owner's object answers as a missing one would.
+        return ({404} if route.owned else ok) if kind == "other_owner" else {401}
     if route.family == "guest":
-        return ok if kind == "right" else {403}
+        return ok if kind == "right" else {404}
     if route.family == "open_site":
         return {422} if kind == "none" else ok if kind in ("right", "other_owner") else {401}
     # open_widget: the assistant id is public; a token where an id belongs is not an id.
@@ -258,7 +259,7 @@ def socket_cells(world: World) -> list[tuple[str, str, str, object]]:
     for kind in KINDS:
         token = world.operator_token(kind)
         query = f"?token={token}" if token else ""
-        refused = 4003 if kind == "other_owner" else 4001
+        refused = 4004 if kind == "other_owner" else 4001
         cells.append(("admin", kind, f"{base}/ws/dialogs/{d}{query}", OPEN if kind == "right" else refused))
         cells.append(("inbox", kind, f"{base}/ws/dialogs{query}", OPEN if kind in ("right", "other_owner") else 4001))
         # Visitor sockets take two credentials; the kind replaces the one it is about (both for none and
@@ -273,8 +274,8 @@ def socket_cells(world: World) -> list[tuple[str, str, str, object]]:
             site = world.rotated_site_token
         elif kind != "right":
             guest = world.guest_token(kind)
-        site_expected: object = OPEN if kind == "right" else 4001 if kind in ("none", "rotated_site") else 4003
-        widget_expected: object = OPEN if kind in ("right", "rotated_site") else 4001 if kind == "none" else 4003
+        site_expected: object = OPEN if kind == "right" else 4001 if kind in ("none", "rotated_site") else 4004
+        widget_expected: object = OPEN if kind in ("right", "rotated_site") else 4001 if kind == "none" else 4004
         params = "&".join(f"{k}={v}" for k, v in (("site_token", site), ("guest_token", guest)) if v)
         cells.append(("site", kind, f"{base}/ws/site/dialogs/{d}?{params}", site_expected))
         params = "&".join(f"{k}={v}" for k, v in (("assistant_id", assistant_id), ("guest_token", guest)) if v)
@@ -343,14 +344,14 @@ async def _received(sock: ChatSocket, text: str) -> bool:
 
 
 async def test_enumerating_dialog_ids_with_a_site_token_yields_nothing(world: World) -> None:
-    """A valid site token and no guest token: every id answers 403/404 (4003/4004), never a message."""
+    """A valid site token and no guest token: every id answers 404 (4004), existing or not, never a message."""
     last = world.foreign.dialog_id + 5
     site = world.assistant["site_token"]
     with httpx.Client(base_url=world.server.url, timeout=scaled(10)) as http:
         for dialog_id in range(1, last):
             for mode in ("site", "widget"):
                 response = http.get(f"/api/{mode}/dialogs/{dialog_id}/messages", params={"site_token": site})
-                assert response.status_code in (403, 404), (dialog_id, response.status_code)
+                assert response.status_code == 404, (dialog_id, response.status_code)
                 assert "secret of A's visitor" not in response.text
     codes = set()
     for dialog_id in range(1, last):
@@ -360,7 +361,7 @@ async def test_enumerating_dialog_ids_with_a_site_token_yields_nothing(world: Wo
         ):
             got, sock = await outcome(url)
             await sock.close()
-            assert got in (4003, 4004), (dialog_id, got)
+            assert got == 4004, (dialog_id, got)
             assert not sock.received_messages()
             codes.add(got)
     record("enumeration", {"dialog_ids_tried": last - 1, "close_codes": sorted(codes)})

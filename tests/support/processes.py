@@ -35,6 +35,17 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+# Every test's traffic comes from 127.0.0.1: the per-address limits, meant for a crowd of real
+# visitors, are lifted here unless a test sets them itself (the hardening tests do).
+ONE_ADDRESS = {
+    "REPLYX_DIALOGS_PER_ADDRESS": "1000000",
+    "REPLYX_DIALOGS_PER_ASSISTANT": "1000000",
+    "REPLYX_HANDOFFS_PER_ADDRESS": "1000000",
+    "REPLYX_VISITOR_ADDRESS_RATE_LIMIT": "1000000000",
+    "REPLYX_LOGIN_FAILURES_PER_ADDRESS": "1000000",
+}
+
+
 class ReplyxProcess:
     """One `replyx serve` process with its own environment and log file."""
 
@@ -46,6 +57,7 @@ class ReplyxProcess:
             **os.environ,
             "REPLYX_DATA_DIR": str(data_dir),
             "REPLYX_LOG_LEVEL": "INFO",
+            **ONE_ADDRESS,
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from replyx.api.deps import Ctx, CurrentOperator
 from replyx.api.schemas import MessageIn
 from replyx.db.models import Operator
-from replyx.domain import dialogs, handoff
+from replyx.domain import blocking, dialogs, handoff
 from replyx.domain.messages import Author, list_messages
 from replyx.domain.sending import post_message
 from replyx.domain.status import DialogStatus
@@ -29,9 +29,15 @@ def _author(operator: Operator) -> Author:
 
 
 @router.get("")
-async def list_dialogs(ctx: Ctx, operator: CurrentOperator, status: StatusFilter = None) -> list[dict[str, Any]]:
-    """The owner's dialogs, newest activity first."""
-    return await dialogs.list_dialogs(ctx, owner_id=operator.owner_id, status=status)
+async def list_dialogs(
+    ctx: Ctx,
+    operator: CurrentOperator,
+    status: StatusFilter = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """The owner's dialogs, a page at a time: those waiting for a human first, then newest activity."""
+    return await dialogs.list_dialogs(ctx, owner_id=operator.owner_id, status=status, limit=limit, offset=offset)
 
 
 @router.get("/{dialog_id}")
@@ -96,3 +102,10 @@ async def release(dialog_id: int, ctx: Ctx, operator: CurrentOperator) -> dict[s
 async def close(dialog_id: int, ctx: Ctx, operator: CurrentOperator) -> dict[str, Any]:
     """Close the dialog."""
     return await _change(ctx, operator, dialog_id, "close")
+
+
+@router.post("/{dialog_id}/block")
+async def block(dialog_id: int, ctx: Ctx, operator: CurrentOperator) -> dict[str, Any]:
+    """Block the dialog's visitor (guest and address) and close every open dialog of theirs."""
+    dialog = await dialogs.dialog_for_operator(ctx, dialog_id=dialog_id, owner_id=operator.owner_id)
+    return await blocking.block_visitor(ctx, dialog=dialog, operator_id=operator.id)
