@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from replyx import __version__, memory, wire
 from replyx.api.body_limit import BodySizeLimit
 from replyx.api.routes import assistants, auth, blocks, dialogs, pages, system, upgrade_required, visitor
+from replyx.api.security_headers import SecurityHeaders
 from replyx.assistant.answering import create_responder
 from replyx.broker import create_broker
 from replyx.config import Settings, load_settings
@@ -137,9 +138,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A replyx application for the given settings (read from the environment when None)."""
     settings = settings or load_settings()
     skip_unused_record_fields()
-    app = FastAPI(title="replyx", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc (they load their code from a public CDN); the schema only when enabled.
+    app = FastAPI(
+        title="replyx",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
+    )
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DBAPIError, _storage_error)
     # A database that is down refuses new connections with a plain OSError, not a DBAPIError.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     login_failures_per_address: int = 20
 
     jwt_expire_minutes: int = 60 * 12
+    # The OpenAPI schema at /openapi.json: off unless asked for (it maps every route for a visitor).
+    api_docs: bool = False
+    # Addresses and networks that may read /metrics (comma-separated); others get 404.
+    metrics_allow: str = "127.0.0.1,::1"
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
@@ -89,6 +94,15 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         """Addresses whose ``X-Forwarded-*`` headers are believed."""
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    def metrics_allowed(self, address: str) -> bool:
+        """Whether /metrics answers a client at this address."""
+        try:
+            client = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        networks = (ipaddress.ip_network(n.strip(), strict=False) for n in self.metrics_allow.split(",") if n.strip())
+        return any(client in network for network in networks)
 
     @property
     def uses_memory_broker(self) -> bool:

@@ -29,20 +29,27 @@ async def publish_forever(hub: Hub, broker: Broker) -> None:
 
 
 def _visible(snapshot: dict[str, Any], owner_id: int) -> dict[str, Any]:
-    # Totals are the operator's view of the cluster; per-dialog rows only for their own dialogs.
+    # An operator sees their own owner's sockets only: no other tenant's counts, not even in totals.
+    # The node's health figures (topics, subscriptions, tasks) stay: they are for leak checks.
     dialogs = {
         dialog_id: entry["pools"]
         for dialog_id, entry in snapshot.get("dialogs", {}).items()
         if entry.get("owner_id") == owner_id
     }
+    inbox = snapshot.get("inboxes", {}).get(str(owner_id), 0)
+    pools = dict.fromkeys(POOLS, 0)
+    for counts in dialogs.values():
+        for pool, count in counts.items():
+            pools[pool] = pools.get(pool, 0) + count
+    pools["inbox"] += inbox
     return {
         "node_id": snapshot["node_id"],
         "pid": snapshot.get("pid"),
         "updated_at": snapshot.get("updated_at"),
-        "connections": snapshot.get("connections", 0),
-        "pools": snapshot.get("pools", {}),
+        "connections": sum(pools.values()),
+        "pools": pools,
         "dialogs": dialogs,
-        "inbox": snapshot.get("inboxes", {}).get(str(owner_id), 0),
+        "inbox": inbox,
         "broker_connected": snapshot.get("broker_connected", False),
         "topics": snapshot.get("topics", 0),
         "subscriptions": snapshot.get("subscriptions", 0),

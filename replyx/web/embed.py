@@ -7,7 +7,6 @@ without allowed domains can be framed anywhere.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from replyx.db.models import Assistant
 from replyx.domain import assistants, dialogs
 from replyx.domain import demo as demo_data
 from replyx.domain.context import ChatContext
-from replyx.domain.errors import DomainError
-from replyx.domain.origins import normalize_domain
+from replyx.domain.errors import DomainError, NotFound
+from replyx.domain.origins import normalize_domain, origin_allowed
 from replyx.web import STATIC_DIR
 
 WIDGET_DIR = STATIC_DIR / "widget"
@@ -119,6 +118,18 @@ def _json_for_html(data: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _check_parent(assistant: Assistant, parent_origin: str, *, own_hosts: list[str]) -> None:
+    """NotFound unless the page framing the chat may embed this assistant.
+
+    An assistant limited to some domains shows its name and greeting only to those pages (and
+    to replyx's own), so counting through ids on an address bar learns nothing about it. One
+    without allowed domains may be embedded anywhere, and its page is public by that choice.
+    """
+    domains = [d for d in assistant.allowed_domains or [] if d.strip()]
+    if domains and not (parent_origin and origin_allowed(parent_origin, allowed_domains=domains, own_hosts=own_hosts)):
+        raise NotFound("assistant not found")
+
+
 async def _assistant(ctx: ChatContext, site_token: str | None, assistant_id: str | None) -> tuple[Assistant, str]:
     """The assistant and the mode: the site token has priority over the assistant id."""
     if site_token:
@@ -149,6 +160,7 @@ async def chat_page(
     status_code = 200
     try:
         assistant, mode = await _assistant(ctx, site_token, assistant_id)
+        _check_parent(assistant, config["parentOrigin"], own_hosts=[host_header, ctx.settings.public_url])
     except DomainError:
         config["error"] = "unavailable"
         status_code = 404
@@ -174,21 +186,25 @@ async def chat_page(
     return ChatPage(status_code, body, headers)
 
 
-async def demo_page(ctx: ChatContext, *, base_url: str, assistant_id: str | None, lang: str | None) -> str:
-    """The demo shop with the widget embedded exactly as a customer's page embeds it."""
+async def demo_page(ctx: ChatContext, *, assistant_id: str | None, lang: str | None) -> str:
+    """The demo shop with the widget embedded as a customer's page embeds it.
+
+    The script's URL is relative: the page is served by replyx itself, so no address is taken
+    from the request's Host. ``assistant_id`` shows only an assistant that any site may embed
+    (no allowed domains); the demo owner's first assistant is the default.
+    """
     snippet = ""
     if assistant_id:
         try:
-            assistant = await dialogs.assistant_by_id(ctx, assistant_id)
+            assistant: Assistant | None = await dialogs.assistant_by_id(ctx, assistant_id)
         except DomainError:
             assistant = None
-        if assistant is not None:
-            src = html.escape(f"{base_url.rstrip('/')}/widget.js", quote=True)
-            snippet = f'<script src="{src}" data-assistant-id="{assistant.id}" async></script>'
+        if assistant is not None and not assistant.allowed_domains:
+            snippet = f'<script src="/widget.js" data-assistant-id="{assistant.id}" async></script>'
     else:
         demo = await demo_data.demo_assistant(ctx)
         if demo is not None:
-            snippet = assistants.embed_code(ctx, demo, base_url)
+            snippet = assistants.embed_code(ctx, demo, "")
     if snippet and lang in LANGS:
         snippet = snippet.replace(" async>", f' data-lang="{lang}" async>')
     if not snippet:

@@ -18,6 +18,8 @@ UNLIMITED = {
     "REPLYX_MAX_CONNECTS_PER_IP": "1000000000",
     "REPLYX_MAX_SOCKETS_PER_IP": "1000000",
     "REPLYX_MAX_CONNECTIONS": "1000000",
+    # The schema and access-matrix tests read every route from it.
+    "REPLYX_API_DOCS": "true",
 }
 
 StartServer = Callable[..., ReplyxProcess]

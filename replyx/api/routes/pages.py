@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from replyx.api.deps import Ctx
-from replyx.api.routes.assistants import base_url
+from replyx.api.security_headers import demo_policy, panel_policy
 from replyx.web import STATIC_DIR, embed
 
 router = APIRouter(include_in_schema=False)
@@ -15,7 +15,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/admin")
 async def admin_panel() -> FileResponse:
     """The operator's single-page panel."""
-    return FileResponse(STATIC_DIR / "admin" / "index.html", headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", **panel_policy()}
+    return FileResponse(STATIC_DIR / "admin" / "index.html", headers=headers)
 
 
 @router.get("/widget.js")
@@ -54,9 +55,7 @@ async def chat_iframe(
 
 
 @router.get("/demo")
-async def demo(request: Request, ctx: Ctx, assistant_id: str | None = None, lang: str | None = None) -> HTMLResponse:
+async def demo(ctx: Ctx, assistant_id: str | None = None, lang: str | None = None) -> HTMLResponse:
     """A demo shop embedding the widget of the demo owner's first assistant (or of ``assistant_id``)."""
-    page = await embed.demo_page(
-        ctx, base_url=base_url(request, ctx.settings.public_url), assistant_id=assistant_id, lang=lang
-    )
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    page = await embed.demo_page(ctx, assistant_id=assistant_id, lang=lang)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", **demo_policy()})

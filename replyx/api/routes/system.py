@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from replyx import __version__
-from replyx.api.deps import Ctx, CurrentOperator
+from replyx.api.deps import Ctx, CurrentOperator, client_address
 from replyx.diagnostics.metrics import exposition
+from replyx.domain.errors import NotFound
 from replyx.realtime.hub import Hub
 from replyx.realtime.stats import cluster_stats
 
@@ -44,8 +45,10 @@ async def ws_stats(request: Request, ctx: Ctx, operator: CurrentOperator) -> dic
     return await cluster_stats(hub, ctx.broker, owner_id=operator.owner_id)
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
-    """Prometheus exposition (all workers of this server when it runs several)."""
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, ctx: Ctx) -> Response:
+    """Prometheus exposition (all workers of this server); only to addresses in REPLYX_METRICS_ALLOW."""
+    if not ctx.settings.metrics_allowed(client_address(request)):
+        raise NotFound("not found")
     body, content_type = exposition()
     return Response(body, media_type=content_type)
