@@ -109,7 +109,9 @@ async def test_a_rotated_site_token_gets_4001_and_401(server: ReplyxProcess, own
     assert response.status_code == 401 and response.json()["detail"]
 
 
-def test_rest_routes_answer_401_or_404_for_what_is_not_yours(server: ReplyxProcess, owner: Owner, other_owner: Owner, setup) -> None:
+def test_rest_routes_answer_401_or_404_for_what_is_not_yours(
+    server: ReplyxProcess, owner: Owner, other_owner: Owner, setup
+) -> None:
     visitor, other, _ = setup
     d = visitor.dialog_id
     with httpx.Client(base_url=server.url) as http:
