@@ -54,12 +54,14 @@ run: $(RUN_STAMP)
 system-packages:
 	scripts/ensure-system-packages.sh $(TEST_PACKAGES)
 
-test: $(TEST_STAMP) system-packages
+# Lint and type checks come first: the README's test command (and CI, which runs it) checks both.
+test: lint system-packages
 	PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q
 
-# The reliability suite in full (thousands of sockets, long fuzzing, every fault): not in CI; see docs/reliability.md.
+# The reliability suite in full (thousands of sockets, long fuzzing, every fault) and the cluster's ten
+# Redis outages in a row: not in CI; see docs/reliability.md.
 test-stress: $(TEST_STAMP) system-packages
-	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q tests/reliability
+	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q tests/reliability tests/integration/test_cluster.py
 
 # The table of docs/performance.md: every configuration 3 times, medians (about an hour on 2 cores).
 bench: $(TEST_STAMP) system-packages
@@ -68,6 +70,7 @@ bench: $(TEST_STAMP) system-packages
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check replyx tests bench
 	$(BIN)/ruff format --check replyx tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data test-artifacts

@@ -28,8 +28,9 @@ from tests.support.timing import scaled
 EXAMPLES = pick(40, 600)
 # Bodies are read whole, parsed and dropped; a leak of even a little per request shows over the module.
 RSS_GROWTH_BOUND_MIB = 64.0
-# 400 is FastAPI's answer to a body that is not UTF-8 at all (JSON that does not parse is 422).
-DOCUMENTED = {200, 201, 400, 401, 403, 404, 409, 422, 429}
+# 400 is FastAPI's answer to a body that is not UTF-8 at all (JSON that does not parse is 422);
+# 413 refuses a body over REPLYX_MAX_BODY_BYTES before it is read.
+DOCUMENTED = {200, 201, 400, 401, 403, 404, 409, 413, 422, 429}
 
 
 @dataclass
