@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from replyx import wire
 from replyx.db.models import Operator, Owner
@@ -71,36 +72,30 @@ async def set_password(ctx: ChatContext, *, email: str, password: str) -> Operat
     """Replace an operator's password, ending their sessions; None when there is no such operator."""
     _checked_credentials(email, password)
     password_hash = await ctx.passwords.hash(password)
-    async with ctx.sessions() as session, session.begin():
-        operator = await session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
-        if operator is None:
-            return None
-        operator.password_hash = password_hash
-        operator.token_version += 1
-    await _announce_end(ctx, operator)
-    return operator
+    return await _change_ending_sessions(ctx, Operator.email == email.strip().lower(), password_hash=password_hash)
 
 
 async def set_active(ctx: ChatContext, *, email: str, active: bool) -> Operator | None:
     """Deactivate an operator (every session ends, no login) or let them log in again."""
-    async with ctx.sessions() as session, session.begin():
-        operator = await session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
-        if operator is None:
-            return None
-        operator.active = active
-        operator.token_version += 1
-    await _announce_end(ctx, operator)
-    return operator
+    return await _change_ending_sessions(ctx, Operator.email == email.strip().lower(), active=active)
 
 
 async def end_sessions(ctx: ChatContext, operator_id: int) -> None:
     """End every session of the operator (a logout): tokens stop working, sockets close with 4001."""
+    await _change_ending_sessions(ctx, Operator.id == operator_id)
+
+
+async def _change_ending_sessions(ctx: ChatContext, which: ColumnElement[bool], **values: Any) -> Operator | None:
+    """Set ``values`` on the operator ``which`` selects and end every session they have; None when none."""
     async with ctx.sessions() as session, session.begin():
-        operator = await session.get(Operator, operator_id, with_for_update=True)
+        operator = await session.scalar(select(Operator).where(which).with_for_update())
         if operator is None:
-            return
+            return None
+        for name, value in values.items():
+            setattr(operator, name, value)
         operator.token_version += 1
     await _announce_end(ctx, operator)
+    return operator
 
 
 async def current_sessions(ctx: ChatContext, versions: dict[int, int]) -> dict[int, int | None]:
