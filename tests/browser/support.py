@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
+
+from playwright.sync_api import Page
 
 from tests.support.chat import ChatSocket
 from tests.support.timing import scaled
@@ -91,3 +94,24 @@ class HostSite:
         """Shut the server down."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def assert_shows_stored(shown: list[dict[str, Any]], stored: list[dict[str, Any]]) -> None:
+    """A chat shows every stored message exactly once, in seq order, with its text (notices are translated)."""
+    assert [m["seq"] for m in shown] == [m["seq"] for m in stored], (shown, stored)
+    for on_screen, message in zip(shown, stored, strict=True):
+        if message["sender"] != "system":
+            assert on_screen["text"] == message["text"], (on_screen, message)
+
+
+def eventually(page: Page, condition: Callable[[], T], timeout: float = 10, what: str = "condition") -> T:
+    """Let the page run until condition returns something truthy (returned), for at most the scaled timeout.
+
+    The page's wait, not a sleep: Playwright's sync API delivers its events (a new socket, a
+    frame) only while it is called.
+    """
+    deadline = time.monotonic() + scaled(timeout)
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} not met within {scaled(timeout)} s"
+        page.wait_for_timeout(100)
+    return value

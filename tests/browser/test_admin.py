@@ -11,13 +11,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect
 
+from tests.browser.panel import dialog_item, log_in, new_page, visitor_says
 from tests.browser.support import HostSite, SocketLoop
 from tests.support.chat import (
     ChatSocket,
     Owner,
-    Visitor,
     create_assistant,
     create_owner,
     login,
@@ -53,39 +53,6 @@ def colleague(server: ReplyxProcess, panel_owner: Owner) -> Owner:
 def shop(server: ReplyxProcess, panel_owner: Owner) -> dict[str, Any]:
     """An assistant of the panel owner."""
     return create_assistant(server.url, panel_owner, name="Corner shop", greeting="Hello! How can I help?")
-
-
-def new_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> tuple[BrowserContext, Page]:
-    """A fresh browser context (own sessionStorage) and page."""
-    context = browser.new_context(viewport=viewport, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    return context, page
-
-
-def log_in(page: Page, server: ReplyxProcess, owner: Owner, route: str = "") -> None:
-    """Open the panel and log in through the form."""
-    page.goto(f"{server.url}/admin{route}")
-    page.fill("#login-email", owner.email)
-    page.fill("#login-password", owner.password)
-    page.click(".login-card button[type=submit]")
-    expect(page.locator(".rail")).to_be_visible(timeout=WAIT_MS)
-
-
-def visitor_says(server: ReplyxProcess, visitor: Visitor, text: str) -> dict[str, Any]:
-    """The visitor sends a message over REST."""
-    response = httpx.post(
-        f"{server.url}/api/site/dialogs/{visitor.dialog_id}/messages",
-        json={"text": text, "client_id": uuid.uuid4().hex},
-        headers=visitor.headers,
-    )
-    response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
-
-
-def dialog_item(page: Page, dialog_id: int) -> Any:
-    """The inbox row of a dialog."""
-    return page.locator(f'.dialog-item[data-dialog-id="{dialog_id}"]')
 
 
 def test_login_then_visitor_dialog_and_messages_arrive_live(

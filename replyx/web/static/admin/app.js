@@ -8,7 +8,8 @@ import { Conversation } from "./conversation.js";
 import { h, icon, replace } from "./dom.js";
 import { avatarFor } from "./format.js";
 import { LANGS, lang, onLangChange, setLang, t } from "./i18n.js";
-import { InboxList, InboxStore } from "./inbox.js";
+import { InboxStore } from "./inbox-store.js";
+import { InboxList } from "./inbox.js";
 import { session } from "./session.js";
 
 const root = document.getElementById("app");

@@ -79,6 +79,12 @@ export class ConversationState {
     this.patch({ visitor_read_seq: Math.max(this.visitorReadSeq, seq) });
   }
 
+  /** Both sides' positions from a `ready`: what the server already knows we read is not sent again. */
+  readPositions({ user, operator }) {
+    if (Number.isInteger(user)) this.visitorRead(user);
+    if (Number.isInteger(operator)) this.readSent = Math.max(this.readSent, operator);
+  }
+
   get visitorReadSeq() {
     return this.summary ? this.summary.visitor_read_seq || 0 : 0;
   }

@@ -62,6 +62,9 @@ export class Conversation {
     });
     this.onVisible = () => this.scheduleRead();
     document.addEventListener("visibilitychange", this.onVisible);
+    // Replies that failed while the network was away go out as soon as it is back.
+    this.onOnline = () => this.flush();
+    window.addEventListener("online", this.onOnline);
   }
 
   get pane() {
@@ -96,6 +99,7 @@ export class Conversation {
     clearTimeout(this.retryTimer);
     clearTimeout(this.readTimer);
     document.removeEventListener("visibilitychange", this.onVisible);
+    window.removeEventListener("online", this.onOnline);
   }
 
   focusComposer() {
@@ -173,6 +177,13 @@ export class Conversation {
     if (event.status) {
       this.state.readyStatus(event.status);
       this.renderHeader();
+    }
+    if (event.read) {
+      // Read positions are not replayed as events: a read missed while away is learnt here.
+      this.state.readPositions(event.read);
+      this.store.readPositions(this.id, event.read);
+      this.renderHeader();
+      this.view.renderSeen(this.state);
     }
     const shown = this.state.timeline.lastSeq;
     if (event.last_seq > shown) this.catchUp.fill({ since: shown, until: event.last_seq });

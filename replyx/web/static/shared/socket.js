@@ -1,4 +1,4 @@
-// The one WebSocket client of both front ends: heartbeat, close-code policy, jittered reconnect, `since` resume.
+// The one WebSocket client of both front ends: heartbeat, close-code policy, jittered reconnect, resume from a position.
 //
 // A LiveSocket keeps one connection to one endpoint for as long as it is started.
 // It answers the server's __ping__, and when the server has been silent for a
@@ -6,8 +6,12 @@
 // drops the socket as dead (a sleeping laptop, a NAT that forgot the
 // connection: no close frame ever comes). It stops on the close codes after
 // which retrying cannot help and otherwise reconnects with decorrelated
-// jitter, asking for everything after `since()` so the server replays what
-// was missed. docs/realtime.md describes the server's half.
+// jitter, asking for everything after the caller's position (`since`, and
+// the inbox's `epoch`) so the server replays what was missed. When the page
+// runs again after sleep, a freeze, a network change or the back/forward
+// cache (shared/lifecycle.js) it checks the socket at once instead of waiting
+// for a close event that may never come. docs/realtime.md describes the
+// server's half.
 //
 // States, reported through onState({state, retryIn, code}):
 //   idle        not started, or stopped by stop(); start() connects
@@ -17,6 +21,7 @@
 //   stopped     closed with a terminal code (or refused before connecting); only reconnect() tries again
 
 import { isTerminal } from "./closecodes.js";
+import { watchPage } from "./lifecycle.js";
 
 export const PING = "__ping__";
 export const PONG = "__pong__";
@@ -33,6 +38,9 @@ const PROBE_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 15000;
 // A tab coming back into view probes at once if the socket was quiet for longer than this.
 const WAKE_PROBE_AFTER_MS = 2500;
+// After a wake a live connection answers a __ping__ in one round trip; a phone on a slow
+// network needs a second or two, and a needless reconnect only costs a short replay.
+const WAKE_PROBE_TIMEOUT_MS = 4000;
 
 /** Decorrelated jitter: a random wait between the base and three times the previous one, capped. */
 export function nextDelay(previous, random = Math.random) {
@@ -51,12 +59,14 @@ export class ConnectError extends Error {
 export class LiveSocket {
   /**
    * url(): the endpoint with its credentials, a string or a promise of one, asked before every attempt;
-   * since(): optional, the last seq the caller holds, sent as `since` on every attempt;
+   * resume(): optional, the query parameters of the caller's position, added on every attempt
+   * ({since: 41, epoch: "9c0e"}; a null or undefined value is left out);
+   * since(): optional shorthand for resume() => ({since: since()}), a dialog's last seq;
    * onEvent(event): every JSON event; onState({state, retryIn, code}).
    */
-  constructor({ url, since = null, onEvent, onState = () => {} }) {
+  constructor({ url, since = null, resume = null, onEvent, onState = () => {} }) {
     this.url = url;
-    this.since = since;
+    this.resume = resume || (since ? () => ({ since: since() }) : () => ({}));
     this.onEvent = onEvent;
     this.onState = onState;
     this.state = "idle";
@@ -65,12 +75,11 @@ export class LiveSocket {
     this.retryTimer = null;
     this.watchTimer = null;
     this.lastHeard = 0;
+    this.attemptedAt = 0;
+    this.probing = false;
+    this.suspended = false;
     this.generation = 0;
-    this.listening = false;
-    this.onOnline = () => this.retryNow();
-    this.onVisible = () => {
-      if (document.visibilityState === "visible") this.wake();
-    };
+    this.unwatch = null;
   }
 
   /** True once the server sent `ready` on the current socket. */
@@ -78,9 +87,9 @@ export class LiveSocket {
     return this.state === "live";
   }
 
-  /** Connect if idle, or at once if waiting to retry; a live, connecting or stopped socket is left alone. */
+  /** Connect if idle, or at once if waiting to retry or let go; a live, connecting or stopped socket is left alone. */
   start() {
-    if (this.state === "idle" || this.state === "retrying") this.attempt();
+    if (this.state === "idle" || this.state === "retrying" || this.suspended) this.attempt();
   }
 
   /** Close the socket, clear every timer and listener, and go idle. */
@@ -96,11 +105,6 @@ export class LiveSocket {
     this.attempt();
   }
 
-  /** Skip the current back-off wait. */
-  retryNow() {
-    if (this.state === "retrying") this.attempt();
-  }
-
   /** Send one JSON frame; false when no socket is open (the caller keeps the frame for later). */
   send(frame) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
@@ -112,17 +116,44 @@ export class LiveSocket {
     }
   }
 
-  /** After sleep or a hidden tab: reconnect now, or check that a quiet socket still answers. */
-  wake() {
-    if (this.state === "retrying") this.attempt();
-    else if (this.ws && this.ws.readyState === WebSocket.OPEN && Date.now() - this.lastHeard > WAKE_PROBE_AFTER_MS) {
-      this.probe();
+  /**
+   * The page runs again (shared/lifecycle.js): reconnect now if the socket is gone, waiting to
+   * retry or let go for the back/forward cache; otherwise make it prove it is alive within a few
+   * seconds. check: probe even a socket heard from a moment ago (what arrives right after a
+   * resume may have been queued before the network died).
+   */
+  wake(check = true) {
+    if (this.suspended || this.state === "retrying") {
+      this.attempt();
+      return;
     }
+    if (this.state !== "live" && this.state !== "connecting") return;
+    const ws = this.ws;
+    if (!ws) return; // still asking url() for the endpoint
+    if (ws.readyState === WebSocket.CONNECTING) {
+      // An attempt begun before the page slept is not worth waiting for.
+      if (Date.now() - this.attemptedAt > WAKE_PROBE_TIMEOUT_MS) this.attempt();
+    } else if (ws.readyState !== WebSocket.OPEN) {
+      this.attempt(); // closed while the page could not run; its close event has not come yet
+    } else if (check || Date.now() - this.lastHeard > WAKE_PROBE_AFTER_MS) {
+      this.probe(WAKE_PROBE_TIMEOUT_MS);
+    }
+  }
+
+  /** The page is left or goes into the back/forward cache: close the socket; wake() reconnects. */
+  suspend() {
+    if (this.state !== "live" && this.state !== "connecting" && this.state !== "retrying") return;
+    this.detach();
+    this.suspended = true;
+    // What the page shows if it comes back: it reconnects first thing.
+    this.setState("connecting");
   }
 
   async attempt() {
     this.detach();
     this.listen();
+    this.suspended = false;
+    this.attemptedAt = Date.now();
     const generation = this.generation;
     this.setState("connecting");
     let target;
@@ -135,7 +166,9 @@ export class LiveSocket {
       return;
     }
     if (generation !== this.generation) return;
-    if (this.since) target.searchParams.set("since", String(this.since()));
+    for (const [name, value] of Object.entries(this.resume())) {
+      if (value !== null && value !== undefined) target.searchParams.set(name, String(value));
+    }
     let ws;
     try {
       ws = new WebSocket(target.href);
@@ -155,7 +188,9 @@ export class LiveSocket {
   }
 
   receive(data) {
-    this.heard();
+    // While a probe waits, only its __pong__ proves the socket alive: other frames may have
+    // been queued before the page froze and the network went away.
+    if (!this.probing || data === PONG) this.heard();
     if (data === PING) {
       this.sendRaw(PONG);
       return;
@@ -185,12 +220,16 @@ export class LiveSocket {
   /** Something came from the server: it is alive; probe again only after another silence. */
   heard() {
     this.lastHeard = Date.now();
+    this.probing = false;
     this.watch(PROBE_AFTER_MS, () => this.probe());
   }
 
-  probe() {
+  /** Send our __ping__ and drop the socket unless the answer comes within timeout ms. */
+  probe(timeout = PROBE_TIMEOUT_MS) {
+    if (this.probing) return;
     if (!this.sendRaw(PING)) return;
-    this.watch(PROBE_TIMEOUT_MS, () => this.abandon());
+    this.probing = true;
+    this.watch(timeout, () => this.abandon());
   }
 
   /** The socket is dead without a close frame (or never opened): drop it and retry. */
@@ -232,6 +271,7 @@ export class LiveSocket {
     clearTimeout(this.retryTimer);
     clearTimeout(this.watchTimer);
     this.retryTimer = this.watchTimer = null;
+    this.probing = false;
     this.generation += 1;
     const ws = this.ws;
     this.ws = null;
@@ -245,16 +285,14 @@ export class LiveSocket {
   }
 
   listen() {
-    if (this.listening) return;
-    this.listening = true;
-    window.addEventListener("online", this.onOnline);
-    document.addEventListener("visibilitychange", this.onVisible);
+    if (this.unwatch) return;
+    this.unwatch = watchPage({ wake: (check) => this.wake(check), hide: () => this.suspend() });
   }
 
   unlisten() {
-    this.listening = false;
-    window.removeEventListener("online", this.onOnline);
-    document.removeEventListener("visibilitychange", this.onVisible);
+    this.suspended = false;
+    if (this.unwatch) this.unwatch();
+    this.unwatch = null;
   }
 
   setState(state, extra = {}) {

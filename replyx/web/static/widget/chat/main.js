@@ -251,6 +251,11 @@ function onReady(frame) {
   state.session.confirmed = true;
   view.setConnection("");
   setStatus(frame.status);
+  // Read positions are not replayed as events: what was read while away is learnt here.
+  if (frame.read) {
+    onRead({ reader: "operator", seq: frame.read.operator });
+    onRead({ reader: "user", seq: frame.read.user });
+  }
   if (Number.isInteger(frame.last_seq) && frame.last_seq > timeline.lastSeq) {
     catchUp.fill({ since: timeline.lastSeq, until: frame.last_seq });
   }
@@ -466,8 +471,9 @@ function start() {
   window.addEventListener("offline", () => {
     if (state.session) view.setConnection("offline");
   });
+  // The shared socket checks itself when the network is back; a socket that outlived the outage stays live.
   window.addEventListener("online", () => {
-    if (state.session && !socket.live) view.setConnection("reconnecting");
+    if (state.session) view.setConnection(socket.live ? "" : "reconnecting");
   });
   setInterval(flush, FLUSH_EVERY_MS);
 
