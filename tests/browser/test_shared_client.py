@@ -109,3 +109,53 @@ def test_the_close_codes_module_marks_the_terminal_codes(page: Page) -> None:
         }"""
     )
     assert terminal == [1009, 4001, 4003, 4004]
+
+
+# Four seconds for the __pong__ after a wake, then the next attempt at most 1.5 s later.
+WAKE_MS = scaled(8) * 1000
+
+
+def test_resume_parameters_and_a_page_that_runs_again(page: Page) -> None:
+    sockets: list[WebSocketRoute] = []
+    from_page: list[str] = []
+
+    def scripted(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        ws.on_message(lambda message: from_page.append(str(message)))
+
+    page.route_web_socket(re.compile(r"/scripted"), scripted)
+    page.evaluate("window.position = { since: 41, epoch: 'e1', skipped: null }")
+    page.evaluate(START.replace("since: () => window.since,", "resume: () => window.position,"))
+    wait_until(page, lambda: len(sockets) == 1)
+    assert sockets[0].url.endswith("/scripted?since=41&epoch=e1")
+    sockets[-1].send(json.dumps({"type": "ready"}))
+    wait_until(page, lambda: page.evaluate("window.live.state") == "live")
+    count = len(sockets)
+
+    # A frozen page runs again: its socket must answer a __ping__ at once, and this one does.
+    page.evaluate("document.dispatchEvent(new Event('resume'))")
+    wait_until(page, lambda: "__ping__" in from_page)
+    sockets[-1].send("__pong__")
+    page.wait_for_timeout(NO_RETRY_MS)
+    assert len(sockets) == count and page.evaluate("window.live.state") == "live"
+
+    # Back online after the network changed: this socket stays silent, so a new one replaces it.
+    from_page.clear()
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    wait_until(page, lambda: "__ping__" in from_page)
+    waited = 0.0
+    while len(sockets) == count:
+        assert waited < WAKE_MS, "no new socket after an unanswered wake probe"
+        page.wait_for_timeout(100)
+        waited += 100
+    sockets[-1].send(json.dumps({"type": "ready"}))
+    wait_until(page, lambda: page.evaluate("window.live.state") == "live")
+
+    # Leaving the page closes the socket (so the back/forward cache may keep it); coming back reconnects at once.
+    page.evaluate("window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))")
+    wait_until(page, lambda: page.evaluate("window.live.ws === null"))
+    count = len(sockets)
+    page.evaluate("window.position = { since: 44, epoch: 'e1' }")
+    page.evaluate("window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))")
+    wait_until(page, lambda: len(sockets) == count + 1)
+    assert sockets[-1].url.endswith("/scripted?since=44&epoch=e1")
