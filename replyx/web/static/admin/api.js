@@ -2,6 +2,10 @@
 
 import { session } from "./session.js";
 
+// A request on a connection that died under it (the laptop slept, the network changed) would
+// wait forever and hold up every reply queued behind it: give up and let the caller retry.
+const REQUEST_TIMEOUT_MS = 15000;
+
 export class ApiError extends Error {
   constructor(status, detail, code) {
     super(detail || `HTTP ${status}`);
@@ -23,7 +27,12 @@ export async function api(method, path, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
   } catch (error) {
     throw new ApiError(0, String(error && error.message ? error.message : error), "network");
   }

@@ -1,5 +1,9 @@
 // The visitor REST API and the WebSocket URL, both relative to the page's own location.
 
+// A request on a connection that died under it (the phone slept, the network changed) would
+// wait forever and hold up the catch-up behind it: give up and let the caller retry.
+const REQUEST_TIMEOUT_MS = 15000;
+
 export class HttpError extends Error {
   constructor(status, detail) {
     super(detail || `HTTP ${status}`);
@@ -27,6 +31,7 @@ async function request(method, path, { body, guestToken } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "omit",
     cache: "no-store",
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   let data = null;
   try {
