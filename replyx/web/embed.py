@@ -160,12 +160,13 @@ async def chat_page(
     status_code = 200
     try:
         assistant, mode = await _assistant(ctx, site_token, assistant_id)
+        # Framing stays limited to the assistant's domains whether or not the page shows it.
+        allowed = list(assistant.allowed_domains or [])
         _check_parent(assistant, config["parentOrigin"], own_hosts=[host_header, ctx.settings.public_url])
     except DomainError:
         config["error"] = "unavailable"
         status_code = 404
     else:
-        allowed = list(assistant.allowed_domains or [])
         config.update(
             mode=mode,
             siteToken=site_token if mode == "site" else "",

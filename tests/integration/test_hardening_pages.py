@@ -64,6 +64,8 @@ def test_an_assistant_limited_to_its_domains_shows_nothing_to_a_page_counting_id
         page = httpx.get(by_id + (f"&origin={origin}" if origin else ""))
         assert page.status_code == 404 and "Private greeting" not in page.text
         assert assistant["name"] not in page.text
+        # Even the refusal may be framed only by the assistant's domains.
+        assert "frame-ancestors 'self' shop.example *.shop.example" in page.headers["content-security-policy"]
     embedded = httpx.get(f"{by_id}&origin=https://www.shop.example")
     assert embedded.status_code == 200 and "Private greeting" in embedded.text
     # The demo shows only assistants any site may embed.
