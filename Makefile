@@ -58,10 +58,11 @@ system-packages:
 test: lint system-packages
 	PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q
 
-# The reliability suite in full (thousands of sockets, long fuzzing, every fault) and the cluster's ten
-# Redis outages in a row: not in CI; see docs/reliability.md.
+# The reliability suite in full (thousands of sockets, long fuzzing, every fault), the cluster's ten Redis
+# outages in a row and two minutes of a flapping network under Chromium: not in CI; see docs/reliability.md.
+STRESS_TESTS := tests/reliability tests/integration/test_cluster.py tests/browser/test_flapping.py
 test-stress: $(TEST_STAMP) system-packages
-	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q tests/reliability tests/integration/test_cluster.py
+	REPLYX_STRESS=1 PATH="$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1):/usr/sbin:$$PATH" $(BIN)/pytest -q $(STRESS_TESTS)
 
 # The table of docs/performance.md: every configuration 3 times, medians (about an hour on 2 cores).
 bench: $(TEST_STAMP) system-packages

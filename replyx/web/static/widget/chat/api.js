@@ -52,9 +52,10 @@ export class VisitorApi {
   }
 
   /** Open or resume the guest's dialog: {dialog_id, guest_id, guest_token, status, last_seq}. */
-  openDialog(guestId) {
+  openDialog(guestId, guestToken) {
     const body = this.mode === "site" ? { site_token: this.siteToken } : { assistant_id: this.assistantId };
     if (guestId) body.guest_id = guestId;
+    if (guestId && guestToken) body.guest_token = guestToken;
     return request("POST", `api/${this.mode}/dialogs`, { body });
   }
 

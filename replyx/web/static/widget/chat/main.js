@@ -117,7 +117,8 @@ async function openSession() {
   if (record.dialogId && record.guestToken) return adopt(record, true);
   let data;
   try {
-    data = await api.openDialog(record.guestId || null);
+    // The guest token of the last dialog proves this is the same guest (the id alone does not).
+    data = await api.openDialog(record.guestId || null, record.guestToken || null);
   } catch (error) {
     if (!(error instanceof HttpError && error.status === 422 && record.guestId)) throw connectError(error);
     // A guest id the server does not accept (an older format): start as a new guest.
@@ -145,7 +146,8 @@ async function connectUrl() {
 
 /** Back to "no dialog yet": the greeting, an empty list, a fresh socket on the next message. */
 function resetConversation() {
-  store.save({ dialogId: null, guestToken: null, readSeq: 0 });
+  // The guest token stays: it proves who this guest is when the next dialog opens.
+  store.save({ dialogId: null, readSeq: 0 });
   state.session = null;
   state.everReady = false;
   state.readSeq = state.sentReadSeq = state.operatorReadSeq = 0;
