@@ -7,9 +7,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/run.txt ./requirements/run.txt
 COPY replyx ./replyx
-# Wheels for replyx and every dependency, so the runtime image needs no compiler.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Wheels for replyx and every dependency at the exact versions of the lock (make lock), so the image
+# installs what `make run` installs, and the runtime image needs no compiler.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements/run.txt \
+    && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
