@@ -36,7 +36,8 @@ class MemoryBroker(Broker):
             offset = self._offsets.get(topic, 0) + 1
             self._offsets[topic] = offset
             data = wire.stamp(data, FeedPosition(self._epoch, offset))
-            self._feeds.setdefault(topic, deque(maxlen=FEED_HISTORY)).append(data)
+            # Kept as plain text: the event's dicts stay out of the history (and the collector's way).
+            self._feeds.setdefault(topic, deque(maxlen=FEED_HISTORY)).append(str(data))
         if topic in self._topics:
             self.on_message(topic, data)
 
