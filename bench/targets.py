@@ -373,7 +373,7 @@ class ReplyxTarget(Target):
 def services_available() -> bool:
     """Whether the PostgreSQL + Redis + nginx configurations can run in this tree."""
     return (
-        (ROOT / "replyx" / "realtime" / "broker" / "redis.py").exists()
+        (ROOT / "replyx" / "broker" / "redis.py").exists()
         and (ROOT / "deploy" / "nginx" / "nginx.conf").exists()
         and (ROOT / "tests" / "support" / "services.py").exists()
     )
