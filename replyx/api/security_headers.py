@@ -7,6 +7,8 @@ page runs an inline script or style, so none of the policies allows one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # On every response unless a route set its own.
@@ -43,12 +45,14 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """Pass the request on; add the missing default headers to the response's start."""
+        # A socket is handed straight on, with no frame of this middleware kept for its lifetime.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def with_defaults(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
