@@ -275,6 +275,9 @@ async def embedding(probe: Probe) -> Finding:
         query = {"assistant_id": o.assistant_id}
     else:
         return skipped("needs --site-token or --assistant-id")
+    # The page an embed would frame it from: an assistant limited to some domains shows its chat only
+    # to them (or to replyx's own pages), as the widget's loader tells it with `origin`.
+    query["origin"] = o.origin or str(probe.http.base_url).rstrip("/")
     response = await probe.http.get("/chat-iframe", params=query)
     csp = response.headers.get("content-security-policy", "")
     ancestors = next((p.strip().split()[1:] for p in csp.split(";") if p.strip().startswith("frame-ancestors")), None)
