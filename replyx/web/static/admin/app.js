@@ -1,8 +1,11 @@
 // The operator panel: login, the navigation rail and a hash router over the pages.
 
+import { AccountPage } from "./account.js";
 import { ApiError, get, post } from "./api.js";
 import { AssistantsPage } from "./assistants.js";
+import { BlocksPage } from "./blocks.js";
 import { ConnectionsPage } from "./connections.js";
+import { cooldown } from "./cooldown.js";
 import { emptyConversation } from "./conversation-view.js";
 import { Conversation } from "./conversation.js";
 import { h, icon, replace } from "./dom.js";
@@ -10,6 +13,7 @@ import { avatarFor } from "./format.js";
 import { LANGS, lang, onLangChange, setLang, t } from "./i18n.js";
 import { InboxStore } from "./inbox-store.js";
 import { InboxList } from "./inbox.js";
+import { closeModals } from "./modal.js";
 import { session } from "./session.js";
 
 const root = document.getElementById("app");
@@ -21,11 +25,13 @@ const state = {
   pageKind: null,
   rail: null,
   main: null,
+  loginReason: undefined,
 };
+const PAGES = ["inbox", "assistants", "connections", "blocks", "account"];
 
 function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
-  const page = ["inbox", "assistants", "connections"].includes(parts[0]) ? parts[0] : "inbox";
+  const page = PAGES.includes(parts[0]) ? parts[0] : "inbox";
   let id = parts[1] || null;
   if (id && id !== "new") id = /^\d+$/.test(id) ? Number(id) : null;
   return { page, id };
@@ -54,16 +60,24 @@ function langSwitch() {
   );
 }
 
+// Why the login form is shown: the session ended elsewhere (or expired), or this tab logged out.
+const LOGIN_NOTICES = { expired: "login.expired", logout: "login.logged_out" };
+
 function showLogin(reason) {
   const typed = document.getElementById("login-email")?.value || "";
   teardown();
+  closeModals();
+  state.loginReason = reason;
   document.body.className = "at-login";
   document.title = t("title");
   const email = h("input", { id: "login-email", name: "email", type: "email", autocomplete: "username", required: true, value: typed });
   const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("div", { class: "form-error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, t("login.submit"));
-  const notice = reason === "expired" ? h("div", { class: "notice", role: "status" }, icon("lock", 16), h("span", {}, t("login.expired"))) : null;
+  const notice = LOGIN_NOTICES[reason]
+    ? h("div", { class: `notice notice-${reason}`, role: "status" }, icon("lock", 16), h("span", {}, t(LOGIN_NOTICES[reason])))
+    : null;
+  let stopCooldown = null;
   const form = h(
     "form",
     {
@@ -78,8 +92,15 @@ function showLogin(reason) {
           await enter();
         } catch (failure) {
           error.hidden = false;
-          replace(error, failure instanceof ApiError && failure.status === 401 ? t("login.wrong") : failure.detail || failure.message);
           submit.disabled = false;
+          const status = failure instanceof ApiError ? failure.status : 0;
+          if (status === 429 && failure.retryAfter) {
+            // Throttled after repeated failures: no password is checked until the wait is over.
+            stopCooldown?.();
+            stopCooldown = cooldown({ button: submit, message: error, seconds: failure.retryAfter, text: (s) => t("throttle.wait", { n: s }) });
+          } else {
+            replace(error, status === 401 ? t("login.wrong") : status === 429 ? t("throttle.later") : failure.detail || failure.message);
+          }
           password.select();
         }
       },
@@ -123,6 +144,23 @@ function teardown() {
   state.store = null;
 }
 
+/**
+ * Log out for real: the server ends every session of this operator (tokens answer 401, sockets
+ * close with 4001 on every node), then this tab forgets its token, drafts and unsent replies.
+ * Offline, the token is forgotten here all the same.
+ */
+async function logOut() {
+  for (const button of document.querySelectorAll('[data-action="logout"], [data-action="logout-everywhere"]')) button.disabled = true;
+  // This tab's own sockets go first, so their 4001 is not read as a session ended elsewhere.
+  teardown();
+  try {
+    await post("/api/auth/logout");
+  } catch {
+    /* offline, or the session was over already */
+  }
+  session.logout();
+}
+
 function destroyPage() {
   state.conversation?.destroy();
   state.conversation = null;
@@ -148,6 +186,7 @@ function renderShell() {
   document.body.className = "in-app";
   const me = session.me;
   const avatar = avatarFor(me.email);
+  const avatarEl = h("span", { class: "avatar avatar-sm me", style: `--hue:${avatar.hue}`, dataset: { operator: me.name } }, (me.name || "?").slice(0, 2).toUpperCase());
   state.rail = h(
     "nav",
     { class: "rail", "aria-label": t("nav.label") },
@@ -155,10 +194,15 @@ function renderShell() {
     navLink("inbox", "inbox", t("nav.inbox")),
     navLink("assistants", "bot", t("nav.assistants")),
     navLink("connections", "pulse", t("nav.connections")),
+    navLink("blocks", "ban", t("nav.blocks")),
     h("div", { class: "rail-spacer" }),
     langSwitch(),
-    h("span", { class: "avatar avatar-sm me", style: `--hue:${avatar.hue}`, title: `${me.name} · ${me.email}`, dataset: { operator: me.name } }, (me.name || "?").slice(0, 2).toUpperCase()),
-    h("button", { type: "button", class: "rail-link", title: t("nav.logout"), "aria-label": t("nav.logout"), dataset: { action: "logout" }, onclick: () => session.logout() }, icon("logout", 20), h("span", { class: "rail-label" }, t("nav.logout"))),
+    h(
+      "a",
+      { href: "#/account", class: "rail-account", dataset: { nav: "account" }, title: `${t("nav.account")}: ${me.name} · ${me.email}`, "aria-label": t("nav.account") },
+      avatarEl,
+    ),
+    h("button", { type: "button", class: "rail-link", title: t("nav.logout"), "aria-label": t("nav.logout"), dataset: { action: "logout" }, onclick: () => logOut() }, icon("logout", 20), h("span", { class: "rail-label" }, t("nav.logout"))),
   );
   state.main = h("main", { class: "main", id: "main" });
   replace(root, h("a", { href: "#main", class: "skip-link" }, t("nav.skip")), state.rail, state.main);
@@ -193,6 +237,10 @@ function route() {
   document.body.dataset.page = page;
   if (page === "assistants") {
     state.page = new AssistantsPage({ selected: id, store: state.store });
+  } else if (page === "blocks") {
+    state.page = new BlocksPage();
+  } else if (page === "account") {
+    state.page = new AccountPage({ onLogout: () => logOut() });
   } else {
     state.page = new ConnectionsPage({ store: state.store });
   }
@@ -268,7 +316,7 @@ onLangChange(() => {
     updateBadges();
     route();
   } else {
-    showLogin(document.querySelector(".login .notice") ? "expired" : undefined);
+    showLogin(state.loginReason);
   }
 });
 

@@ -16,7 +16,7 @@ const INPUT_MAX_PX = 200;
 
 export class ConversationView {
   /**
-   * actions: {act(name), send(), input(), retry(entry), discard(entry)}, what the operator does;
+   * actions: {act(name), block(), send(), input(), retry(entry), discard(entry)}, what the operator does;
    * assistantName(id) names an assistant.
    */
   constructor({ dialogId, draft, assistantName, actions }) {
@@ -25,6 +25,7 @@ export class ConversationView {
     this.actions = actions;
     this.lastShown = null;
     this.seenQueued = false;
+    this.blockResult = null; // the answer of a block from this view: {blocked, closed}
     this.build(draft);
   }
 
@@ -84,6 +85,7 @@ export class ConversationView {
     this.listEl.addEventListener("scroll", () => {
       if (this.atBottom()) this.newPill.hidden = true;
     });
+    this.blockBtn = h("button", { type: "button", class: "btn btn-sm btn-danger-quiet", dataset: { action: "block" }, onclick: () => a.block() }, icon("ban", 14), h("span", {}, t("block.action")));
     this.details = h("aside", { class: "pane details", "aria-label": t("details.title") });
     requestAnimationFrame(() => this.autosize());
   }
@@ -136,6 +138,7 @@ export class ConversationView {
           h("span", { class: "avatar avatar-xl", style: `--hue:${avatar.hue}` }, avatar.initials),
           h("div", { class: "contact-name" }, visitorName(d.guest_id)),
           h("div", { class: "contact-id mono", title: t("details.guest_id") }, d.guest_id),
+          this.blockResult ? blockedNote(this.blockResult) : this.blockBtn,
         ),
         h(
           "section",
@@ -169,6 +172,12 @@ export class ConversationView {
         ),
       ),
     );
+  }
+
+  /** The visitor was blocked from here: the note replaces the button. */
+  showBlocked(result, state) {
+    this.blockResult = result;
+    this.renderDetails(state);
   }
 
   /** The connection dot, and the banner while the socket waits to retry. */
@@ -362,10 +371,21 @@ export class ConversationView {
     );
   }
 
-  /** Disable the handoff buttons while one of them is answered. */
+  /** Disable the handoff buttons (and blocking) while one of them is answered. */
   busy(on) {
-    for (const button of [this.takeBtn, this.releaseBtn, this.closeBtn]) button.disabled = on;
+    for (const button of [this.takeBtn, this.releaseBtn, this.closeBtn, this.blockBtn]) button.disabled = on;
   }
+}
+
+/** What a block did: which of the visitor's marks are blocked, how many conversations closed. */
+function blockedNote(result) {
+  return h(
+    "div",
+    { class: "blocked-note", role: "status", dataset: { closed: String(result.closed.length) } },
+    h("div", { class: "blocked-title" }, icon("ban", 14), h("span", {}, t("block.done_title"))),
+    h("div", {}, t("block.done_closed", { n: result.closed.length })),
+    h("a", { href: "#/blocks" }, t("block.see_list")),
+  );
 }
 
 function sameAuthor(a, b) {

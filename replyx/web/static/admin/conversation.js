@@ -10,6 +10,8 @@ import { ApiError, get, post, socketUrl } from "./api.js";
 import { ConversationState } from "./conversation-state.js";
 import { ConversationView } from "./conversation-view.js";
 import { toast } from "./dom.js";
+import { t } from "./i18n.js";
+import { confirmDialog } from "./modal.js";
 import { session } from "./session.js";
 
 // Typing: announce at most every 3 s while keys are pressed; "stop" after 2.5 s without any.
@@ -35,6 +37,7 @@ export class Conversation {
       assistantName: (id) => store.assistantName(id),
       actions: {
         act: (action) => this.act(action),
+        block: () => this.block(),
         send: () => this.send(),
         input: () => this.onInput(),
         retry: (entry) => this.retry(entry),
@@ -47,8 +50,12 @@ export class Conversation {
     this.typingSentAt = 0;
     this.typingIdle = null;
     this.destroyed = false;
+    this.usedToken = null;
     this.socket = new LiveSocket({
-      url: () => socketUrl(`/ws/dialogs/${this.id}`, { token: session.token || "" }),
+      url: () => {
+        this.usedToken = session.token;
+        return socketUrl(`/ws/dialogs/${this.id}`, { token: session.token || "" });
+      },
       since: () => this.state.timeline.lastSeq,
       onEvent: (event) => this.onEvent(event),
       onState: (connection) => this.onConnection(connection),
@@ -128,8 +135,13 @@ export class Conversation {
   onConnection(connection) {
     this.view.showConnection(connection);
     if (connection.state !== "stopped") return;
-    if (connection.code === CLOSE.UNAUTHORIZED) session.expire("expired");
+    if (connection.code === CLOSE.UNAUTHORIZED) this.refused();
     else if (connection.code === CLOSE.FORBIDDEN || connection.code === CLOSE.NOT_FOUND) this.showMissing();
+  }
+
+  /** The socket's token was refused: reconnect with a newer one (a password change here), or the session is over. */
+  async refused() {
+    if ((await session.refused(this.usedToken)) && !this.destroyed) this.socket.reconnect();
   }
 
   onEvent(event) {
@@ -311,6 +323,31 @@ export class Conversation {
       this.state.acted(dialog);
       this.store.put(dialog);
       this.renderHeader();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) toast(error.detail || error.message, "error");
+    } finally {
+      this.view.busy(false);
+    }
+  }
+
+  /** Block the visitor (guest id and address) after the operator confirms; their open dialogs close. */
+  async block() {
+    const confirmed = await confirmDialog({
+      title: t("block.confirm_title"),
+      text: t("block.confirm_text"),
+      confirm: t("block.confirm"),
+      danger: true,
+    });
+    if (!confirmed || this.destroyed) return;
+    this.view.busy(true);
+    try {
+      const result = await post(`/api/dialogs/${this.id}/block`);
+      if (this.destroyed) return;
+      // This dialog is closed now; its status event may come after the answer.
+      if (result.closed.includes(this.id)) this.state.acted({ status: "closed" });
+      this.renderHeader();
+      this.view.showBlocked(result, this.state);
+      toast(t("block.done_closed", { n: result.closed.length }), "success");
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) toast(error.detail || error.message, "error");
     } finally {

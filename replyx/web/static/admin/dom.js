@@ -10,6 +10,8 @@ export function h(tag, props, ...children) {
     if (key === "class") el.className = value;
     else if (key === "text") el.textContent = value;
     else if (key === "dataset") Object.assign(el.dataset, value);
+    // Through the CSSOM: the Content-Security-Policy (style-src 'self') refuses a style attribute.
+    else if (key === "style") el.style.cssText = value;
     else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2).toLowerCase(), value);
     else if (key === "value" || key === "checked" || key === "disabled" || key === "selected") el[key] = value;
     else el.setAttribute(key, value === true ? "" : String(value));
@@ -59,6 +61,7 @@ const ICONS = {
   lock: ["M5 11h14v10H5z", "M8 11V7a4 4 0 0 1 8 0v4"],
   chat: ["M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"],
   server: ["M2 3h20v8H2z", "M2 13h20v8H2z", "M6 7h.01", "M6 17h.01"],
+  ban: ["M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20z", "M4.93 4.93l14.14 14.14"],
 };
 
 /** An inline SVG icon, hidden from screen readers. */

@@ -5,6 +5,11 @@
 // position); otherwise a reconnect resumes the feed with since+epoch and the server sends what
 // was missed. Applying an event twice changes nothing: a message counts once per dialog and
 // seq, a status or read position is set, not added.
+//
+// The list comes in pages (dialogs waiting for a human first, then newest activity): the first
+// page at start, the next ones when the operator asks for more. A re-read reads again every
+// page shown so far. Between two page reads a dialog may move up the order; one that moved
+// because something happened to it is announced on the feed and fetched on its own.
 
 import { CLOSE } from "../shared/closecodes.js";
 import { LiveSocket } from "../shared/socket.js";
@@ -16,6 +21,8 @@ import { session } from "./session.js";
 // A list that could not be read is asked for again after this long, doubling up to the cap.
 const LIST_RETRY_MS = 2000;
 const LIST_RETRY_CAP_MS = 15000;
+// Dialogs per page of the list: a screenful many times over, and small enough to read fast.
+export const PAGE_SIZE = 100;
 
 /** Dialog summaries by id, updated from inbox events. */
 export class InboxStore {
@@ -26,6 +33,8 @@ export class InboxStore {
     this.connection = { state: "connecting" };
     this.activeId = null;
     this.loaded = false;
+    this.pages = 1; // pages of the list shown; a re-read reads them all again
+    this.more = false; // the last page read was full: there may be more
     this.feed = new FeedPosition();
     this.resumed = false; // the current socket was opened with a feed position
     this.syncing = null;
@@ -33,8 +42,12 @@ export class InboxStore {
     this.held = [];
     this.listRetry = { timer: null, delay: 0 };
     this.fetching = new Map(); // dialog id -> events that arrived while its summary was fetched
+    this.usedToken = null;
     this.socket = new LiveSocket({
-      url: () => socketUrl("/ws/dialogs", { token: session.token || "" }),
+      url: () => {
+        this.usedToken = session.token;
+        return socketUrl("/ws/dialogs", { token: session.token || "" });
+      },
       resume: () => {
         const params = this.feed.params();
         this.resumed = this.feed.known;
@@ -43,7 +56,7 @@ export class InboxStore {
       onEvent: (event) => this.onEvent(event),
       onState: (state) => {
         this.connection = state;
-        if (state.state === "stopped" && state.code === CLOSE.UNAUTHORIZED) session.expire("expired");
+        if (state.state === "stopped" && state.code === CLOSE.UNAUTHORIZED) this.refused();
         this.emit();
       },
     });
@@ -55,6 +68,7 @@ export class InboxStore {
   }
 
   stop() {
+    this.stopped = true;
     this.socket.stop();
     clearTimeout(this.listRetry.timer);
     this.listRetry.timer = null;
@@ -83,6 +97,11 @@ export class InboxStore {
     return this.assistants.get(id) || `#${id}`;
   }
 
+  /** The socket's token was refused: reconnect with a newer one (a password change here), or the session is over. */
+  async refused() {
+    if ((await session.refused(this.usedToken)) && !this.stopped) this.socket.reconnect();
+  }
+
   // ---- the feed ---------------------------------------------------------------------
 
   onEvent(event) {
@@ -106,25 +125,46 @@ export class InboxStore {
     this.emit();
   }
 
-  /** Read every summary again; events that arrive meanwhile are applied on top. */
+  /** Read every summary again (every page shown); events that arrive meanwhile are applied on top. */
   reload() {
     clearTimeout(this.listRetry.timer);
     this.listRetry.timer = null;
     // A list already on its way may predate what the feed has just been told it missed.
     if (this.syncing) this.again = true;
-    else this.syncing = this.readList();
+    else this.syncing = this.readList(0);
     return this.syncing;
   }
 
-  async readList() {
+  /** The next page of the list, after those shown; resolves to false when it could not be read. */
+  async loadMore() {
+    if (this.syncing) return this.syncing.then(() => true);
+    if (!this.more) return true;
+    this.syncing = this.readList(this.pages);
+    return this.syncing;
+  }
+
+  /** Read pages from `first` on: all pages shown when first is 0 (a re-read), else that one page. */
+  async readList(first) {
     let read = false;
+    let from = first;
     try {
       do {
         this.again = false;
         read = false;
-        const list = await get("/api/dialogs");
-        this.dialogs = new Map(list.map((d) => [d.id, d]));
+        const dialogs = from === 0 ? new Map() : new Map(this.dialogs);
+        let pages = from === 0 ? this.pages : from + 1;
+        let full = false;
+        for (let page = from; page < pages; page += 1) {
+          const rows = await get(`/api/dialogs?limit=${PAGE_SIZE}&offset=${page * PAGE_SIZE}`);
+          for (const d of rows) dialogs.set(d.id, d);
+          full = rows.length === PAGE_SIZE;
+          if (!full) pages = page + 1; // the list is shorter than it was: fewer pages now
+        }
+        this.dialogs = dialogs;
+        this.pages = Math.max(1, pages);
+        this.more = full;
         this.loaded = read = true;
+        from = 0; // told to re-read meanwhile: every page again
       } while (this.again);
     } catch {
       /* keep what we have and try again shortly */
@@ -137,10 +177,12 @@ export class InboxStore {
     }
     if (read) {
       this.listRetry.delay = 0;
-    } else if (session.token) {
+    } else if (session.token && (from === 0 || this.again)) {
+      // A failed re-read is tried again by itself; a failed "more" waits for the operator's next click.
       this.listRetry.delay = Math.min(LIST_RETRY_CAP_MS, Math.max(LIST_RETRY_MS, this.listRetry.delay * 2));
       this.listRetry.timer = setTimeout(() => this.reload(), this.listRetry.delay);
     }
+    return read;
   }
 
   apply(event) {

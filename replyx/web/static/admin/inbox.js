@@ -1,6 +1,6 @@
 // The inbox's list pane (filters, search, one row per dialog) over the InboxStore (inbox-store.js).
 
-import { h, icon, replace } from "./dom.js";
+import { h, icon, replace, toast } from "./dom.js";
 import { avatarFor, preview, shortTime, visitorName } from "./format.js";
 import { noticeText, t } from "./i18n.js";
 import { session } from "./session.js";
@@ -28,6 +28,9 @@ export class InboxList {
     this.tabs = h("div", { class: "filters", role: "tablist", "aria-label": t("inbox.filters") });
     this.items = h("ul", { class: "dialog-list", "aria-label": t("inbox.title") });
     this.empty = h("div", { class: "list-empty" });
+    // The list comes in pages (inbox-store.js): more of it on request, after the last row.
+    this.moreBtn = h("button", { type: "button", class: "btn btn-sm", dataset: { action: "load-more" }, onclick: () => this.loadMore() }, t("inbox.more"));
+    this.more = h("div", { class: "list-more", hidden: true }, this.moreBtn);
     this.status = h("span", { class: "live-dot" });
     this.el = h(
       "section",
@@ -35,7 +38,7 @@ export class InboxList {
       h("header", { class: "pane-head" }, h("h1", {}, t("inbox.title")), this.status),
       h("div", { class: "search" }, icon("search", 16), this.search),
       this.tabs,
-      h("div", { class: "list-scroll" }, this.items, this.empty),
+      h("div", { class: "list-scroll" }, this.items, this.empty, this.more),
     );
     this.unsubscribe = store.subscribe(() => this.render());
     this.clock = setInterval(() => this.render(), 30000);
@@ -45,6 +48,15 @@ export class InboxList {
   destroy() {
     this.unsubscribe();
     clearInterval(this.clock);
+  }
+
+  async loadMore() {
+    this.moreBtn.disabled = true;
+    replace(this.moreBtn, t("loading"));
+    const read = await this.store.loadMore();
+    if (!read) toast(t("inbox.more_failed"), "error");
+    this.moreBtn.disabled = false;
+    replace(this.moreBtn, t("inbox.more"));
   }
 
   setFilter(filter) {
@@ -83,7 +95,11 @@ export class InboxList {
     if (scroller) scroller.scrollTop = top;
     if (focused) this.items.querySelector(`[data-dialog-id="${focused}"]`)?.focus();
     this.empty.hidden = rows.length > 0;
-    replace(this.empty, store.loaded ? t(this.query ? "inbox.no_match" : `inbox.empty.${this.filter}`) : t("loading"));
+    let empty = t("loading");
+    if (store.loaded && store.more) empty = t("inbox.none_loaded");
+    else if (store.loaded) empty = t(this.query ? "inbox.no_match" : `inbox.empty.${this.filter}`);
+    replace(this.empty, empty);
+    this.more.hidden = !(store.loaded && store.more);
   }
 
   row(d) {

@@ -30,6 +30,10 @@ function writeJson(key, value) {
 
 export const session = {
   me: null,
+  // While a password change is answered: the promise of its outcome. The change ends every
+  // other session, and this tab's own sockets (opened with the old token) close with 4001
+  // before or after the answer arrives; refused() waits for it instead of logging out.
+  renewing: null,
 
   get token() {
     return sessionStorage.getItem(TOKEN_KEY);
@@ -52,7 +56,33 @@ export const session = {
     expiredListeners.add(listener);
   },
 
-  /** Explicit log out: forget everything of this session. */
+  /**
+   * The server refused the token `used` (a REST 401, a socket closed with 4001). True when a
+   * newer token has replaced it meanwhile (a password change in this tab): the caller tries
+   * again with session.token. Otherwise the session has ended: the login form is shown, false.
+   */
+  async refused(used) {
+    if (this.renewing) await this.renewing.catch(() => {});
+    if (this.token && this.token !== used) return true;
+    this.expire("expired");
+    return false;
+  },
+
+  /** Run a password change (change() promises the new token); sockets refused meanwhile wait for it. */
+  renew(change) {
+    const renewing = change().then((token) => {
+      this.token = token;
+      return token;
+    });
+    this.renewing = renewing;
+    const settled = () => {
+      if (this.renewing === renewing) this.renewing = null;
+    };
+    renewing.then(settled, settled);
+    return renewing;
+  },
+
+  /** Explicit log out (the server has been told, or could not be): forget everything of this session. */
   logout() {
     for (const key of [DRAFTS_KEY, OUTBOX_KEY]) sessionStorage.removeItem(key);
     this.expire("logout");
