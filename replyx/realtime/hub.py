@@ -234,7 +234,7 @@ class Hub:
         try:
             await asyncio.sleep(GAP_WAIT)
             if conn.has_gap and conn.close_code is None:
-                await (self._fill(conn) if conn.dialog_id is not None else self.catch_up_feed(conn))
+                await self._catch_up(conn)
         except Exception:
             log.exception("Filling a gap of dialog %s from storage failed", conn.dialog_id)
         finally:
@@ -312,7 +312,7 @@ class Hub:
                 conn.offer_stored(messages)
         for conn in replaying:
             # Its replay may have read storage before the re-subscription took effect.
-            self._spawn(self._fill_when_live(conn))
+            self._spawn(self._catch_up_when_live(conn))
         self._spawn(self.recheck_sessions())
         count = sum(len(c) for c in by_dialog.values()) + len(replaying)
         log.info(
@@ -321,22 +321,20 @@ class Hub:
             inboxes,
         )
 
-    async def _fill_when_live(self, conn: Connection) -> None:
+    def _catch_up(self, conn: Connection) -> Awaitable[None]:
+        """What a socket missed: a dialog's from storage, an inbox's from its feed (or a resync)."""
+        return self._fill(conn) if conn.dialog_id is not None else self.catch_up_feed(conn)
+
+    async def _catch_up_when_live(self, conn: Connection) -> None:
+        # A socket still replaying may have read storage (or its feed) before the re-subscription.
         deadline = time.monotonic() + REPLAY_WAIT
         while not conn.live and conn.close_code is None and time.monotonic() < deadline:
             await asyncio.sleep(GAP_WAIT)
         if conn.live and conn.close_code is None:
             try:
-                await self._fill(conn)
+                await self._catch_up(conn)
             except Exception:
-                log.exception("Resync of dialog %s failed", conn.dialog_id)
-
-    async def _catch_up_when_live(self, conn: Connection) -> None:
-        deadline = time.monotonic() + REPLAY_WAIT
-        while not conn.live and conn.close_code is None and time.monotonic() < deadline:
-            await asyncio.sleep(GAP_WAIT)
-        if conn.live and conn.close_code is None:
-            await self.catch_up_feed(conn)
+                log.exception("Resync of %s failed", conn.topic)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
